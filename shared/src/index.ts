@@ -1,0 +1,8 @@
+/**
+ * @trisentry/shared — the one layer the three sentries stand on.
+ * Everything public is re-exported here; other workspaces import only from this entry point.
+ */
+export * from './errors.js';
+export * from './net/index.js';
+export * from './config/index.js';
+export * from './syslog/index.js';
