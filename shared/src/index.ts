@@ -6,3 +6,6 @@ export * from './errors.js';
 export * from './net/index.js';
 export * from './config/index.js';
 export * from './syslog/index.js';
+export * from './exec/index.js';
+export * from './fs/index.js';
+export * from './lifecycle/index.js';

@@ -1,0 +1,1 @@
+export { writeFileAtomic, writeJsonAtomic, readJsonState, acquireLock, type AtomicWriteOptions, type Lock } from './atomic.js';

@@ -1,0 +1,1 @@
+export { installLifecycle, type Lifecycle, type LifecycleHooks } from './signals.js';
