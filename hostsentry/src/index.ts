@@ -1,0 +1,2 @@
+/** @trisentry/hostsentry — login anomaly detection. */
+export { main } from './cli.js';

@@ -1,0 +1,2 @@
+/** @trisentry/logsentry — Logcheck-compatible log reports. */
+export { main } from './cli.js';

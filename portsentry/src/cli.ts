@@ -1,0 +1,88 @@
+/**
+ * `portsentry [-c|--config FILE] [--foreground] [--syslog SPEC]... MODE...` — the only file of this
+ * workspace that reads argv or exits.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EXIT, MODES, TriSentryError, UsageError, exitCodeOf, type Mode } from '@trisentry/shared';
+import { runDaemon } from './daemon.js';
+
+const SHIPPED = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'etc', 'portsentry.conf');
+const SYSTEM = ['/etc/trisentry/portsentry.conf', '/etc/portsentry/portsentry.conf'];
+
+const HELP = `usage: portsentry [-c|--config FILE] [--foreground] [--syslog SPEC]... MODE...
+
+Detects port scans (TriSentry's PortSentry 1.2 drop-in).
+
+Modes (several may be given at once, e.g. -tcp -udp):
+  -tcp    classic: listen on every TCP_PORTS port; a completed connection is a probe
+  -udp    classic: listen on every UDP_PORTS port; any datagram is a probe
+  -stcp   stealth TCP (packet capture on TCP_PORTS)          [not in this build yet]
+  -sudp   stealth UDP (packet capture on UDP_PORTS)          [not in this build yet]
+  -atcp   advanced stealth TCP (every unused port below ADVANCED_PORTS_TCP) [not in this build yet]
+  -audp   advanced stealth UDP                                [not in this build yet]
+
+Options:
+  -c, --config FILE   classic portsentry.conf (default: /etc/trisentry/portsentry.conf, else
+                      /etc/portsentry/portsentry.conf, else the shipped etc/portsentry.conf)
+  --foreground        also write every log line to stderr
+  --syslog SPEC       where log lines go, repeatable: unix:/dev/log (default), udp://HOST:PORT,
+                      tcp://HOST:PORT (?format=rfc5424), stderr
+  -h, --help          this text
+
+Exit status: 0 stopped by signal, 64 usage, 69 unavailable, 78 configuration error.
+Signals: SIGHUP reloads the configuration and ignore file; SIGTERM/SIGINT stop.
+`;
+
+interface Args {
+  configPath: string;
+  modes: Mode[];
+  foreground: boolean;
+  sinks: string[];
+}
+
+function parse(argv: readonly string[]): Args | 'help' {
+  const a: Args = { configPath: '', modes: [], foreground: false, sinks: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const t = argv[i]!;
+    const next = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${t} needs a value`);
+      return v;
+    };
+    if (t === '-h' || t === '--help') return 'help';
+    else if (t === '-c' || t === '--config') a.configPath = next();
+    else if (t.startsWith('--config=')) a.configPath = t.slice(9);
+    else if (t === '--foreground') a.foreground = true;
+    else if (t === '--syslog') a.sinks.push(next());
+    else if (t.startsWith('-') && (MODES as readonly string[]).includes(t.slice(1))) {
+      const m = t.slice(1) as Mode;
+      if (!a.modes.includes(m)) a.modes.push(m);
+    } else throw new UsageError(`unknown argument ${JSON.stringify(t)}`);
+  }
+  if (a.modes.length === 0) throw new UsageError('no mode given (one or more of -tcp -udp -stcp -sudp -atcp -audp)');
+  if (!a.configPath) a.configPath = SYSTEM.find((p) => existsSync(p)) ?? SHIPPED;
+  return a;
+}
+
+/** Runs the command line; resolves with the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    const a = parse(argv);
+    if (a === 'help') {
+      process.stdout.write(HELP);
+      return EXIT.OK;
+    }
+    return await runDaemon({ configPath: a.configPath, modes: a.modes, foreground: a.foreground, sinks: a.sinks.length ? a.sinks : undefined });
+  } catch (e) {
+    if (e instanceof TriSentryError) {
+      process.stderr.write(`portsentry: ${e.message}\n`);
+      if (e.code === 'USAGE_BAD_ARGS') process.stderr.write('try: portsentry --help\n');
+    } else {
+      process.stderr.write(`portsentry: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    }
+    return exitCodeOf(e);
+  }
+}
+

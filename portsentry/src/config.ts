@@ -1,0 +1,147 @@
+/**
+ * portsentry's configuration: the classic PortSentry 1.2 `portsentry.conf`, every 1.2 key with its
+ * 1.2 meaning, parsed once into a typed, frozen object. Every bad value is reported with file:line:col
+ * and the key, all of them at once (exit 78).
+ */
+import { dirname, isAbsolute, resolve } from 'node:path';
+import {
+  ConfigError,
+  ConfigErrors,
+  loadClassicFile,
+  parseCommandTemplate,
+  parsePortListText,
+  type ClassicConfig,
+  type ClassicEntry,
+  type CommandTemplate,
+} from '@trisentry/shared';
+
+/** The keys of PortSentry 1.2's portsentry.conf, all honoured. */
+export const CLASSIC_KEYS = [
+  'TCP_PORTS',
+  'UDP_PORTS',
+  'ADVANCED_PORTS_TCP',
+  'ADVANCED_PORTS_UDP',
+  'ADVANCED_EXCLUDE_TCP',
+  'ADVANCED_EXCLUDE_UDP',
+  'IGNORE_FILE',
+  'HISTORY_FILE',
+  'BLOCKED_FILE',
+  'RESOLVE_HOST',
+  'BLOCK_TCP',
+  'BLOCK_UDP',
+  'KILL_ROUTE',
+  'KILL_HOSTS_DENY',
+  'KILL_RUN_CMD',
+  'KILL_RUN_CMD_FIRST',
+  'SCAN_TRIGGER',
+  'PORT_BANNER',
+] as const;
+
+/** 0 = log only, 1 = every configured response, 2 = only KILL_RUN_CMD (1.2's BLOCK_TCP/BLOCK_UDP). */
+export type BlockLevel = 0 | 1 | 2;
+
+/** The parsed portsentry configuration. */
+export interface PortsentryConfig {
+  readonly file: string;
+  readonly tcpPorts: readonly number[];
+  readonly udpPorts: readonly number[];
+  readonly advancedPortsTcp: number;
+  readonly advancedPortsUdp: number;
+  readonly advancedExcludeTcp: readonly number[];
+  readonly advancedExcludeUdp: readonly number[];
+  /** Absolute path, or undefined when not set (then only the automatic local addresses are ignored). */
+  readonly ignoreFile: string | undefined;
+  readonly historyFile: string | undefined;
+  readonly blockedFile: string | undefined;
+  readonly resolveHost: boolean;
+  readonly blockTcp: BlockLevel;
+  readonly blockUdp: BlockLevel;
+  readonly killRoute: CommandTemplate | undefined;
+  /** The hosts.deny line template (text, not a command). */
+  readonly killHostsDeny: string | undefined;
+  readonly killRunCmd: CommandTemplate | undefined;
+  readonly killRunCmdFirst: boolean;
+  /** 1.2's SCAN_TRIGGER: 0 and 1 both mean "the first probe triggers". */
+  readonly scanTrigger: number;
+  readonly portBanner: string | undefined;
+  /** Notes for the administrator (repeated keys), `file:line: ...`. */
+  readonly warnings: readonly string[];
+}
+
+/** Reads and validates a classic portsentry.conf. Throws ConfigErrors listing every problem. */
+export function loadPortsentryConfig(path: string): PortsentryConfig {
+  const file = resolve(path);
+  return interpretClassic(loadClassicFile(file, CLASSIC_KEYS));
+}
+
+/** Turns parsed classic entries into the typed config (pure apart from resolving relative paths). */
+export function interpretClassic(c: ClassicConfig): PortsentryConfig {
+  const errors: ConfigError[] = [];
+  const base = dirname(c.file);
+  const get = (k: (typeof CLASSIC_KEYS)[number]): ClassicEntry | undefined => c.values.get(k);
+  const fail = (e: ClassicEntry, why: string, code: 'CFG_BAD_VALUE' | 'CFG_MISSING_KEY' = 'CFG_BAD_VALUE'): undefined => {
+    errors.push(new ConfigError(code, why, { pos: { file: e.file, line: e.line, col: e.col }, key: e.key }));
+    return undefined;
+  };
+
+  const ports = (k: 'TCP_PORTS' | 'UDP_PORTS' | 'ADVANCED_EXCLUDE_TCP' | 'ADVANCED_EXCLUDE_UDP'): number[] => {
+    const e = get(k);
+    if (!e || e.value.trim() === '') return [];
+    const r = parsePortListText(e.value);
+    if (typeof r === 'string') return fail(e, r) ?? [];
+    const out: number[] = [];
+    for (const { from, to } of r) for (let p = from; p <= to; p++) out.push(p);
+    return out;
+  };
+  const int = (k: (typeof CLASSIC_KEYS)[number], min: number, max: number, dflt: number): number => {
+    const e = get(k);
+    if (!e) return dflt;
+    const v = e.value.trim();
+    if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) return fail(e, `"${e.value}" is not a whole number from ${min} to ${max}`) ?? dflt;
+    return Number(v);
+  };
+  const path = (k: 'IGNORE_FILE' | 'HISTORY_FILE' | 'BLOCKED_FILE'): string | undefined => {
+    const e = get(k);
+    if (!e || e.value === '') return undefined;
+    if (/[\0\n]/.test(e.value)) return fail(e, 'a path cannot contain NUL or newline');
+    return isAbsolute(e.value) ? e.value : resolve(base, e.value);
+  };
+  const template = (k: 'KILL_ROUTE' | 'KILL_RUN_CMD'): CommandTemplate | undefined => {
+    const e = get(k);
+    if (!e || e.value.trim() === '') return undefined;
+    try {
+      return parseCommandTemplate(e.value, { pos: { file: e.file, line: e.line, col: e.col }, key: e.key });
+    } catch (err) {
+      if (err instanceof ConfigError) errors.push(err);
+      else throw err;
+      return undefined;
+    }
+  };
+
+  const cfg: PortsentryConfig = {
+    file: c.file,
+    tcpPorts: ports('TCP_PORTS'),
+    udpPorts: ports('UDP_PORTS'),
+    advancedPortsTcp: int('ADVANCED_PORTS_TCP', 1, 65535, 1024),
+    advancedPortsUdp: int('ADVANCED_PORTS_UDP', 1, 65535, 1024),
+    advancedExcludeTcp: ports('ADVANCED_EXCLUDE_TCP'),
+    advancedExcludeUdp: ports('ADVANCED_EXCLUDE_UDP'),
+    ignoreFile: path('IGNORE_FILE'),
+    historyFile: path('HISTORY_FILE'),
+    blockedFile: path('BLOCKED_FILE'),
+    resolveHost: int('RESOLVE_HOST', 0, 1, 0) === 1,
+    blockTcp: int('BLOCK_TCP', 0, 2, 0) as BlockLevel,
+    blockUdp: int('BLOCK_UDP', 0, 2, 0) as BlockLevel,
+    killRoute: template('KILL_ROUTE'),
+    killHostsDeny: get('KILL_HOSTS_DENY')?.value || undefined,
+    killRunCmd: template('KILL_RUN_CMD'),
+    killRunCmdFirst: int('KILL_RUN_CMD_FIRST', 0, 1, 0) === 1,
+    scanTrigger: int('SCAN_TRIGGER', 0, 1_000_000, 0),
+    portBanner: get('PORT_BANNER')?.value || undefined,
+    warnings: c.warnings,
+  };
+  const hd = get('KILL_HOSTS_DENY');
+  if (hd && /[\r\n]/.test(hd.value)) fail(hd, 'the hosts.deny line cannot contain a line break');
+  if (errors.length > 0) throw new ConfigErrors(errors);
+  return Object.freeze(cfg);
+}
