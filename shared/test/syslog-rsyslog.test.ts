@@ -245,6 +245,11 @@ input(type="imtcp" address="127.0.0.1" port="${tcpPort}" ruleset="tcp")
       ux.info(m);
       tc.info(m);
     };
+    // Meanwhile a UDP stream runs across the kill and the restart: ICMP errors must never escape.
+    const ud = createSyslog({ ...opts, pid: 778, sinks: [`udp://127.0.0.1:${udpPort}`] });
+    loggers.push(ud);
+    let ticks = 0;
+    const stream = setInterval(() => ud.info(`tick-${++ticks}`), 3);
     for (let i = 1; i <= 5; i++) both(`before-${i}`);
     await until('before lines', () => mine('unix.raw').length === 5 && mine('tcp.raw').length === 5);
 
@@ -282,6 +287,10 @@ input(type="imtcp" address="127.0.0.1" port="${tcpPort}" ruleset="tcp")
       assert.ok(s.reconnects >= 1, 'the reconnect is counted');
       assert.equal(s.sent, 5 + 50 + 1);
     }
+    clearInterval(stream);
+    const us = ud.stats();
+    assert.ok(ticks > 20 && us.sent > 0, `udp stream ran: ${ticks} ticks, ${JSON.stringify(us)}`);
+    console.log(`udp stream across the outage: ${ticks} ticks, ${JSON.stringify(us.sinks[0])}`);
     both('after-1');
     await until('after lines', () => mine('unix.raw').length === 57 && mine('tcp.raw').length === 57);
     assert.equal(parseLogLine(mine('tcp.raw')[56]!).message, 'after-1');

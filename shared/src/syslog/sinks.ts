@@ -158,6 +158,7 @@ export interface SinkStats {
   readonly sent: number;
   readonly buffered: number;
   readonly dropped: number;
+  /** Recoveries: times a message got through after the sink had been down. */
   readonly reconnects: number;
 }
 
@@ -333,6 +334,10 @@ abstract class QueuedSink implements Sink {
   }
 
   private delivered(): void {
+    // A recovery counts once a message gets through: for datagram sinks "connected" proves nothing.
+    if (this.wasDown && this.everUp) this.reconnectCount++;
+    this.everUp = true;
+    this.wasDown = false;
     this.sentCount++;
     this.backoff = this.opts.retryMinMs;
   }
@@ -357,9 +362,6 @@ abstract class QueuedSink implements Sink {
   /** Transport: the connection is ready. */
   protected opened(): void {
     if (this.state === 'closed') return;
-    if (this.wasDown && this.everUp) this.reconnectCount++;
-    this.everUp = true;
-    this.wasDown = false;
     this.state = 'up';
     this.waiting = false;
     this.pump();
@@ -599,8 +601,11 @@ class UdpSink extends QueuedSink {
       if (gen === this.gen) this.failed();
     });
     s.unref();
-    s.connect(this.spec.port, this.spec.host, () => {
-      if (gen === this.gen) this.opened();
+    // Node passes a DNS failure to the connect callback (not to 'error').
+    s.connect(this.spec.port, this.spec.host, (err?: Error) => {
+      if (gen !== this.gen) return;
+      if (err) this.failed();
+      else this.opened();
     });
   }
 
@@ -727,10 +732,18 @@ class StreamSink implements Sink {
   private closed = false;
 
   constructor(private readonly stream: LineStream) {
-    stream.on('error', () => {
-      // EPIPE and the like: stop writing rather than crash the process.
-      this.broken = true;
-    });
+    // One listener per stream, however many loggers share it (process.stderr, typically).
+    let sinks = streamSinks.get(stream);
+    if (!sinks) {
+      const set = new Set<StreamSink>();
+      sinks = set;
+      streamSinks.set(stream, set);
+      stream.on('error', () => {
+        // EPIPE and the like: stop writing rather than crash the process.
+        for (const k of set) k.broken = true;
+      });
+    }
+    sinks.add(this);
   }
 
   write(line: string): void {
@@ -757,9 +770,12 @@ class StreamSink implements Sink {
 
   close(): Promise<number> {
     this.closed = true;
+    streamSinks.get(this.stream)?.delete(this);
     return Promise.resolve(0);
   }
 }
+
+const streamSinks = new WeakMap<LineStream, Set<StreamSink>>();
 
 /** Keeps lines in a MemoryLog. */
 class MemorySink implements Sink {
