@@ -8,7 +8,13 @@ import { AddressSet, parsePrefix, addressFromBytes, prefixContains } from '@tris
 const nPrefixes = Number(process.argv[2] ?? 10_000);
 const nQueries = Number(process.argv[3] ?? 1_000_000);
 let seed = 12345;
-const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+// xorshift32: exact in 32-bit integer arithmetic (an LCG multiplied in doubles loses its low bits).
+const rnd = () => {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return (seed >>> 0) / 2 ** 32;
+};
 const rndV4 = () => `${(rnd() * 256) | 0}.${(rnd() * 256) | 0}.${(rnd() * 256) | 0}.${(rnd() * 256) | 0}`;
 
 const prefixes = [];
