@@ -1,9 +1,9 @@
 /**
  * Address bytes as the decoder hands them out, and a small printer for them.
  *
- * TODO(lead): replace {@link formatIp} by the canonical printer of `@trisentry/shared` (net/ip.ts,
- * `addressFromBytes`) once that lands; this local copy exists only so core and its tests do not depend
- * on a module that is being written at the same time.
+ * Core keeps its own RFC 5952 printer rather than importing `@trisentry/shared`, whose entry point also
+ * loads the I/O modules (files, sockets) that core must not depend on. Adapters turn AddrBytes into the
+ * shared `IpAddress` with `addressFromBytes`; test/addr-agree.test.ts checks both printers agree.
  */
 
 /** A raw IPv4 (4 bytes) or IPv6 (16 bytes) address in network byte order, owned by its Packet. */
