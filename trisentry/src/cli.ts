@@ -16,6 +16,8 @@ import {
   type ConfigFlag,
 } from '@trisentry/shared';
 import { checkPortsentryConfig } from '@trisentry/portsentry';
+import { checkLogsentryConfig } from '@trisentry/logsentry';
+import { checkHostsentryConfig } from '@trisentry/hostsentry';
 import { loadSuiteConfig, type ResolvedSuite } from './config.js';
 import { defaultConfigPath, isRoot } from './paths.js';
 import { SENTRIES, Supervisor, type SentryName, type SuiteStatus } from './supervisor.js';
@@ -82,15 +84,18 @@ function printConfigErrors(e: ConfigErrors): void {
 }
 
 /** Validates one sentry's config. Returns problems as printable lines (empty when fine). */
-function checkSentry(name: SentryName, path: string): { lines: string[]; status: 'ok' | 'error' | 'unchecked' } {
+function checkSentry(name: SentryName, path: string): { lines: string[]; status: 'ok' | 'error' } {
   try {
     switch (name) {
       case 'portsentry':
         checkPortsentryConfig(path);
         return { lines: [], status: 'ok' };
       case 'logsentry':
+        checkLogsentryConfig(path);
+        return { lines: [], status: 'ok' };
       case 'hostsentry':
-        return { lines: [`${name}: not available in this build yet; ${path} not checked`], status: 'unchecked' };
+        checkHostsentryConfig(path);
+        return { lines: [], status: 'ok' };
       default: {
         const never: never = name;
         return never;
@@ -124,7 +129,6 @@ function checkConfig(a: Args): number {
     }
     const r = checkSentry(name, suite.sentryConfig[name]);
     if (r.status === 'ok') process.stdout.write(`${name}: ${suite.sentryConfig[name]}: ok\n`);
-    else if (r.status === 'unchecked') process.stdout.write(`${r.lines.join('\n')}\n`);
     else {
       bad = true;
       process.stderr.write(`${r.lines.join('\n')}\n`);

@@ -64,6 +64,23 @@ test('check-config accepts the shipped defaults', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /etc\/trisentry\.yaml: ok/);
   assert.match(r.stdout, /portsentry: .*etc\/portsentry\.conf: ok/);
+  assert.match(r.stdout, /logsentry: .*etc\/logsentry\.yaml: ok/);
+  assert.match(r.stdout, /hostsentry: .*etc\/hostsentry\.yaml: ok/);
+});
+
+test('check-config finds a bad logsentry or hostsentry config through the suite config', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ts-cli-'));
+  try {
+    writeFileSync(join(dir, 'trisentry.yaml'), `sentries:\n  portsentry:\n    config: ${join(ROOT, 'etc', 'portsentry.conf')}\n`);
+    writeFileSync(join(dir, 'logsentry.yaml'), 'report:\n  level: paranoidd\n');
+    writeFileSync(join(dir, 'hostsentry.yaml'), 'learning_period: soon\n');
+    const r = run(['-c', join(dir, 'trisentry.yaml'), 'check-config']);
+    assert.equal(r.status, 78);
+    assert.match(r.stderr, new RegExp(`${join(dir, 'logsentry.yaml')}:2:10: report\\.level: .*paranoid`));
+    assert.match(r.stderr, new RegExp(`${join(dir, 'hostsentry.yaml')}:1:18: learning_period: .*\\[CFG_BAD_DURATION\\]`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('check-config names file:line:col and key for each problem, exit 78', () => {
