@@ -3,22 +3,16 @@
  * history lives, which anomaly modules run with which tunables, and how anomalies are answered.
  * Parsed once into a frozen object; every error names file:line:col and the dotted key.
  */
-import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import {
   ConfigError,
-  ConfigErrors,
-  loadLayeredConfig,
-  mergeNodes,
+  loadCheckedConfig,
   parseCommandTemplate,
   parseFacility,
   parseSinkSpec,
-  parseYamlText,
   s,
   tryParsePrefix,
-  type ConfigNode,
   type Infer,
-  type SourcePos,
 } from '@trisentry/shared';
 
 /** How serious an anomaly of a module is; decides syslog tag, mail and portsentry hand-off. */
@@ -182,36 +176,6 @@ export const hostsentrySchema = s.object({
 /** hostsentry.yaml as parsed. */
 export type HostsentryConfig = Infer<typeof hostsentrySchema>;
 
-/** Where a dotted key was last set in the layers, or the base file; re-reads them only to position an error. */
-function positionOf(files: readonly string[], key: string, fallback: string): SourcePos {
-  let root: ConfigNode | undefined;
-  for (const f of files) {
-    try {
-      const r = parseYamlText(readFileSync(f, 'utf8'), f);
-      if (r.root !== undefined) root = mergeNodes(root, r.root);
-    } catch {
-      // The file was readable moments ago; if not now, the file name alone will have to do.
-    }
-  }
-  let node = root;
-  let pos: SourcePos = { file: fallback };
-  for (const part of key.split('.')) {
-    const m = /^([^[]+)(?:\[([0-9]+)\])?$/.exec(part);
-    if (m === null || node?.kind !== 'map') return pos;
-    const e = node.entries.get(m[1]!);
-    if (e === undefined) return pos;
-    node = e.value;
-    pos = node.pos;
-    if (m[2] !== undefined && node.kind === 'list') {
-      const it = node.items[Number(m[2])];
-      if (it === undefined) return pos;
-      node = it;
-      pos = it.pos;
-    }
-  }
-  return pos;
-}
-
 /** True for an address, CIDR prefix, host name or domain suffix usable in an allow list. */
 function isSourcePattern(x: string): boolean {
   return tryParsePrefix(x) !== undefined || HOST_OR_DOMAIN.test(x);
@@ -292,10 +256,5 @@ export function hostsentryConfigProblems(c: HostsentryConfig): Array<readonly [s
  * ConfigErrors holding every problem, each with file:line:col (where known) and the dotted key.
  */
 export function checkHostsentryConfig(path: string): HostsentryConfig {
-  const { config, files } = loadLayeredConfig(hostsentrySchema, path);
-  const problems = hostsentryConfigProblems(config);
-  if (problems.length > 0) {
-    throw new ConfigErrors(problems.map(([key, why]) => new ConfigError('CFG_BAD_VALUE', why, { pos: positionOf(files, key, path), key })));
-  }
-  return config;
+  return loadCheckedConfig(hostsentrySchema, path, hostsentryConfigProblems).config;
 }

@@ -6,17 +6,10 @@
  */
 import { isAbsolute } from 'node:path';
 import {
-  ConfigError,
-  ConfigErrors,
-  loadLayeredConfig,
-  mergeNodes,
-  parseYamlText,
+  loadCheckedConfig,
   s,
-  type ConfigNode,
   type Infer,
-  type SourcePos,
 } from '@trisentry/shared';
-import { readFileSync } from 'node:fs';
 
 /** A mail address or a bare local user name; no spaces, angle brackets or control characters (header injection). */
 const MAIL_ADDRESS = /^[^\s<>,;"\\\x00-\x1f\x7f]+$/;
@@ -157,32 +150,6 @@ export function cronProblem(expr: string): string | undefined {
   return undefined;
 }
 
-/**
- * Where a dotted key was set in the layers (the last layer that set it wins, as in the merge), or
- * the base file when no layer set it. Re-reads the files only to position a cross-field error.
- */
-function positionOf(files: readonly string[], key: string, fallback: string): SourcePos {
-  let root: ConfigNode | undefined;
-  for (const f of files) {
-    try {
-      const r = parseYamlText(readFileSync(f, 'utf8'), f);
-      if (r.root !== undefined) root = mergeNodes(root, r.root);
-    } catch {
-      // The file was readable moments ago; if not now, the file name alone will have to do.
-    }
-  }
-  let node = root;
-  let pos: SourcePos = { file: fallback };
-  for (const k of key.split('.')) {
-    if (node?.kind !== 'map') return pos;
-    const e = node.entries.get(k);
-    if (e === undefined) return pos;
-    pos = e.value.pos;
-    node = e.value;
-  }
-  return pos;
-}
-
 /** The cross-field rules (no I/O): each broken rule as [dotted key, why]. Pure. */
 export function logsentryConfigProblems(c: LogsentryConfig): Array<readonly [string, string]> {
   const out: Array<readonly [string, string]> = [];
@@ -209,10 +176,5 @@ export function logsentryConfigProblems(c: LogsentryConfig): Array<readonly [str
  * ConfigErrors holding every problem, each with file:line:col (where known) and the dotted key.
  */
 export function checkLogsentryConfig(path: string): LogsentryConfig {
-  const { config, files } = loadLayeredConfig(logsentrySchema, path);
-  const problems = logsentryConfigProblems(config);
-  if (problems.length > 0) {
-    throw new ConfigErrors(problems.map(([key, why]) => new ConfigError('CFG_BAD_VALUE', why, { pos: positionOf(files, key, path), key })));
-  }
-  return config;
+  return loadCheckedConfig(logsentrySchema, path, logsentryConfigProblems).config;
 }

@@ -14,5 +14,5 @@ export { parseYamlText } from './yaml.js';
 export type { ConfigNode, ConfigMapEntry, YamlParseResult } from './yaml.js';
 export { s, readWithSchema, deepFreeze, isInvalid } from './schema.js';
 export type { Field, FieldKind, FieldOptions, Infer, ObjectOf, Shape, ParseContext } from './schema.js';
-export { parseLayers, loadLayeredConfig, layerFiles, mergeNodes, applyFlag } from './layers.js';
-export type { ConfigFlag, ConfigSource, LoadedConfig } from './layers.js';
+export { parseLayers, loadLayeredConfig, loadCheckedConfig, findKeyPosition, layerFiles, mergeNodes, applyFlag } from './layers.js';
+export type { ConfigFlag, ConfigSource, LoadedConfig, ConfigProblem } from './layers.js';

@@ -10,6 +10,7 @@
 import { readdirSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { ConfigError, ConfigErrors } from '../errors.js';
+import type { SourcePos } from '../errors.js';
 import { tryReadConfigText } from './read.js';
 import { readWithSchema } from './schema.js';
 import type { Field, Infer } from './schema.js';
@@ -128,4 +129,57 @@ export function loadLayeredConfig<F extends Field<unknown>>(schema: F, basePath:
   if (errors.length > 0) throw new ConfigErrors(errors);
   const config = parseLayers(schema, sources, flags, base);
   return Object.freeze({ config, files: Object.freeze(sources.map((x) => x.file)) });
+}
+
+/**
+ * Where the dotted `key` (list items as `name[3]`) was last set in `files` (merged in order), or just
+ * `fallback` when no layer sets it (the key kept its default). Re-reads the files, so use it only to
+ * position an error.
+ */
+export function findKeyPosition(files: readonly string[], key: string, fallback: string): SourcePos {
+  let root: ConfigNode | undefined;
+  for (const f of files) {
+    const r = tryReadConfigText(f);
+    if (!('text' in r)) continue; // readable moments ago; if not now, the file name alone will do
+    const parsed = parseYamlText(r.text, f);
+    if (parsed.root !== undefined) root = root === undefined ? parsed.root : mergeNodes(root, parsed.root);
+  }
+  let node = root;
+  let pos: SourcePos = { file: fallback };
+  for (const part of key.split('.')) {
+    const m = /^([^[]+)(?:\[([0-9]+)\])?$/.exec(part);
+    if (m === null || node?.kind !== 'map') return pos;
+    const e = node.entries.get(m[1]!);
+    if (e === undefined) return pos;
+    node = e.value;
+    pos = node.pos;
+    if (m[2] !== undefined && node.kind === 'list') {
+      const it = node.items[Number(m[2])];
+      if (it === undefined) return pos;
+      node = it;
+      pos = it.pos;
+    }
+  }
+  return pos;
+}
+
+/** A cross-field rule's finding: the dotted key it is about and why. */
+export type ConfigProblem = readonly [key: string, why: string];
+
+/**
+ * {@link loadLayeredConfig}, then `rules` (cross-field checks that need no I/O) on the result; each
+ * problem becomes a CFG_BAD_VALUE positioned where its key was last set. Throws ConfigErrors.
+ */
+export function loadCheckedConfig<F extends Field<unknown>>(
+  schema: F,
+  basePath: string,
+  rules: (config: Infer<F>) => readonly ConfigProblem[],
+  flags: readonly ConfigFlag[] = [],
+): LoadedConfig<Infer<F>> {
+  const loaded = loadLayeredConfig(schema, basePath, flags);
+  const problems = rules(loaded.config);
+  if (problems.length > 0) {
+    throw new ConfigErrors(problems.map(([key, why]) => new ConfigError('CFG_BAD_VALUE', why, { pos: findKeyPosition(loaded.files, key, basePath), key })));
+  }
+  return loaded;
 }
