@@ -12,6 +12,7 @@ import {
   createSyslog,
   exitCodeOf,
   installLifecycle,
+  isProcessAlive,
   readJsonState,
   type ConfigFlag,
 } from '@trisentry/shared';
@@ -141,15 +142,6 @@ function statusPath(suite: ResolvedSuite): string {
   return join(suite.stateDir, 'trisentry.status.json');
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function status(a: Args): number {
   const suite = loadSuiteConfig(a.config, a.flags);
   const path = statusPath(suite);
@@ -158,7 +150,7 @@ function status(a: Args): number {
     process.stdout.write(`trisentry: not running (no status file ${path})\n`);
     return 3;
   }
-  const alive = st.state !== 'stopped' && pidAlive(st.pid);
+  const alive = st.state !== 'stopped' && isProcessAlive(st.pid);
   process.stdout.write(`trisentry: ${alive ? 'running' : `not running (last state ${st.state})`}, pid ${st.pid}, started ${st.started}, config ${st.config}\n`);
   for (const name of SENTRIES) {
     const s = st.sentries[name];

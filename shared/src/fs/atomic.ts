@@ -96,7 +96,8 @@ export interface Lock {
   release(): void;
 }
 
-function pidAlive(pid: number): boolean {
+/** True when a process with this pid exists (EPERM counts: it exists but is not ours). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -139,7 +140,7 @@ export function acquireLock(path: string): Lock {
       } catch {
         /* removed meanwhile: try again */
       }
-      if (Number.isInteger(holder) && holder > 0 && pidAlive(holder) && holder !== process.pid) {
+      if (Number.isInteger(holder) && holder > 0 && isProcessAlive(holder) && holder !== process.pid) {
         throw new FileStateError('FS_LOCKED', path, `held by running process ${holder}`);
       }
       try {

@@ -1,1 +1,1 @@
-export { writeFileAtomic, writeJsonAtomic, readJsonState, acquireLock, type AtomicWriteOptions, type Lock } from './atomic.js';
+export { writeFileAtomic, writeJsonAtomic, readJsonState, acquireLock, isProcessAlive, type AtomicWriteOptions, type Lock } from './atomic.js';
