@@ -97,7 +97,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log: Syslog = createSyslog({
     ident: 'portsentry',
     facility: 'daemon',
-    sinks: [...(opts.sinks ?? ['unix:/dev/log']), ...(opts.foreground ? ['stderr'] : [])],
+    sinks: [...new Set([...(opts.sinks ?? ['unix:/dev/log']), ...(opts.foreground ? ['stderr'] : [])])],
   });
   for (const w of state.cfg.warnings) log.warning(`adminalert: ${w}`);
   if (process.geteuid?.() !== 0) {
@@ -161,13 +161,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return bound;
   };
 
-  if ((await bindAll(state.cfg)) === 0) {
-    await listeners.stop();
-    await log.close();
-    throw new UnavailableError('TS_NOT_AVAILABLE', 'no port could be bound; nothing to watch');
-  }
-  log.notice('adminalert: PortSentry is now active and listening.');
-
+  // Handlers go in before anything is bound or announced, so a signal at any moment stops cleanly.
   const lc = installLifecycle({
     onStop: async () => {
       log.notice('securityalert: PortSentry is shutting down');
@@ -193,6 +187,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     },
     exit: false,
   });
+  if ((await bindAll(state.cfg)) === 0) {
+    lc.uninstall();
+    await listeners.stop();
+    await log.close();
+    throw new UnavailableError('TS_NOT_AVAILABLE', 'no port could be bound; nothing to watch');
+  }
+  log.notice('adminalert: PortSentry is now active and listening.');
+
   await lc.stopped;
   return 0;
 }
