@@ -11,22 +11,29 @@ import { runDaemon } from './daemon.js';
 const SHIPPED = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'etc', 'portsentry.conf');
 const SYSTEM = ['/etc/trisentry/portsentry.conf', '/etc/portsentry/portsentry.conf'];
 
-const HELP = `usage: portsentry [-c|--config FILE] [--foreground] [--syslog SPEC]... MODE...
+const HELP = `usage: portsentry [-c|--config FILE] [--foreground] [--syslog SPEC]... [--replay FILE.pcap] MODE...
 
 Detects port scans (TriSentry's PortSentry 1.2 drop-in).
 
 Modes (several may be given at once, e.g. -tcp -udp):
   -tcp    classic: listen on every TCP_PORTS port; a completed connection is a probe
   -udp    classic: listen on every UDP_PORTS port; any datagram is a probe
-  -stcp   stealth TCP (packet capture on TCP_PORTS)          [not in this build yet]
-  -sudp   stealth UDP (packet capture on UDP_PORTS)          [not in this build yet]
-  -atcp   advanced stealth TCP (every unused port below ADVANCED_PORTS_TCP) [not in this build yet]
-  -audp   advanced stealth UDP                                [not in this build yet]
+  -stcp   stealth TCP: capture packets to TCP_PORTS (SYN, FIN, NULL, XMAS, FULL-XMAS, ACK,
+          Maimon and odd-flag probes); no socket is opened on those ports
+  -sudp   stealth UDP: capture datagrams to UDP_PORTS
+  -atcp   advanced stealth TCP: every port below ADVANCED_PORTS_TCP except ADVANCED_EXCLUDE_TCP
+          and ports a local service listens on (kept current while running)
+  -audp   advanced stealth UDP: the same with ADVANCED_PORTS_UDP / ADVANCED_EXCLUDE_UDP
+  One TCP mode and one UDP mode at most (e.g. -atcp -audp, or -tcp -sudp).
+  Stealth modes need root (or CAP_NET_RAW) and see IPv4 and IPv6 on every interface, or on
+  INTERFACES="..." from the config.
 
 Options:
   -c, --config FILE   classic portsentry.conf (default: /etc/trisentry/portsentry.conf, else
                       /etc/portsentry/portsentry.conf, else the shipped etc/portsentry.conf)
   --foreground        also write every log line to stderr
+  --replay FILE.pcap  run the stealth detectors of the given modes over a capture file instead
+                      of a live interface, log what they find, and exit (nothing is blocked)
   --syslog SPEC       where log lines go, repeatable: unix:/dev/log (default), udp://HOST:PORT,
                       tcp://HOST:PORT (?format=rfc5424), stderr
   -h, --help          this text
@@ -40,10 +47,11 @@ interface Args {
   modes: Mode[];
   foreground: boolean;
   sinks: string[];
+  replay: string | undefined;
 }
 
 function parse(argv: readonly string[]): Args | 'help' {
-  const a: Args = { configPath: '', modes: [], foreground: false, sinks: [] };
+  const a: Args = { configPath: '', modes: [], foreground: false, sinks: [], replay: undefined };
   for (let i = 0; i < argv.length; i++) {
     const t = argv[i]!;
     const next = (): string => {
@@ -56,6 +64,8 @@ function parse(argv: readonly string[]): Args | 'help' {
     else if (t.startsWith('--config=')) a.configPath = t.slice(9);
     else if (t === '--foreground') a.foreground = true;
     else if (t === '--syslog') a.sinks.push(next());
+    else if (t === '--replay') a.replay = next();
+    else if (t.startsWith('--replay=')) a.replay = t.slice(9);
     else if (t.startsWith('-') && (MODES as readonly string[]).includes(t.slice(1))) {
       const m = t.slice(1) as Mode;
       if (!a.modes.includes(m)) a.modes.push(m);
@@ -74,7 +84,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(HELP);
       return EXIT.OK;
     }
-    return await runDaemon({ configPath: a.configPath, modes: a.modes, foreground: a.foreground, sinks: a.sinks.length ? a.sinks : undefined });
+    return await runDaemon({ configPath: a.configPath, modes: a.modes, foreground: a.foreground, sinks: a.sinks.length ? a.sinks : undefined, replay: a.replay });
   } catch (e) {
     if (e instanceof TriSentryError) {
       process.stderr.write(`portsentry: ${e.message}\n`);

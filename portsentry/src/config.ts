@@ -9,6 +9,7 @@ import {
   ConfigErrors,
   loadClassicFile,
   parseCommandTemplate,
+  parseDuration,
   parsePortListText,
   type ClassicConfig,
   type ClassicEntry,
@@ -37,6 +38,26 @@ export const CLASSIC_KEYS = [
   'PORT_BANNER',
 ] as const;
 
+/**
+ * Keys TriSentry adds (1.2 would reject none of them silently: it ignored unknown keys). Each has a
+ * default that keeps 1.2's behaviour or improves on it without changing an old key's meaning.
+ */
+export const NEW_KEYS = [
+  /** How long probes from one source keep counting toward SCAN_TRIGGER (seconds or 10m/1h). */
+  'SCAN_TRIGGER_WINDOW',
+  /** How many sources the trigger state remembers at most (least recently seen evicted first). */
+  'SCAN_STATE_SOURCES',
+  /** "1": also name ACK, Maimon (FIN+ACK) and FULL-XMAS probes (stealth modes); "0": ignore them as 1.2 did. */
+  'DETECT_ACK_SCANS',
+  /** Interfaces the stealth modes capture on, comma-separated; empty = all ("any"). */
+  'INTERFACES',
+  /** Kernel capture buffer per interface, in KiB (stealth modes). */
+  'CAPTURE_BUFFER_KB',
+] as const;
+
+/** Every key a portsentry.conf may hold. */
+export const ALL_KEYS = [...CLASSIC_KEYS, ...NEW_KEYS] as const;
+
 /** 0 = log only, 1 = every configured response, 2 = only KILL_RUN_CMD (1.2's BLOCK_TCP/BLOCK_UDP). */
 export type BlockLevel = 0 | 1 | 2;
 
@@ -64,6 +85,16 @@ export interface PortsentryConfig {
   /** 1.2's SCAN_TRIGGER: 0 and 1 both mean "the first probe triggers". */
   readonly scanTrigger: number;
   readonly portBanner: string | undefined;
+  /** SCAN_TRIGGER_WINDOW in ms (default 1 hour). */
+  readonly scanTriggerWindowMs: number;
+  /** SCAN_STATE_SOURCES (default 65536). */
+  readonly scanStateSources: number;
+  /** DETECT_ACK_SCANS (default on). */
+  readonly detectAckScans: boolean;
+  /** INTERFACES; empty = every interface. */
+  readonly interfaces: readonly string[];
+  /** CAPTURE_BUFFER_KB (default 32768: 32 MiB, about 1.8 s of an 18,000 packets/s flood of full frames). */
+  readonly captureBufferKb: number;
   /** Notes for the administrator (repeated keys), `file:line: ...`. */
   readonly warnings: readonly string[];
 }
@@ -71,14 +102,14 @@ export interface PortsentryConfig {
 /** Reads and validates a classic portsentry.conf. Throws ConfigErrors listing every problem. */
 export function loadPortsentryConfig(path: string): PortsentryConfig {
   const file = resolve(path);
-  return interpretClassic(loadClassicFile(file, CLASSIC_KEYS));
+  return interpretClassic(loadClassicFile(file, ALL_KEYS));
 }
 
 /** Turns parsed classic entries into the typed config (pure apart from resolving relative paths). */
 export function interpretClassic(c: ClassicConfig): PortsentryConfig {
   const errors: ConfigError[] = [];
   const base = dirname(c.file);
-  const get = (k: (typeof CLASSIC_KEYS)[number]): ClassicEntry | undefined => c.values.get(k);
+  const get = (k: (typeof ALL_KEYS)[number]): ClassicEntry | undefined => c.values.get(k);
   const fail = (e: ClassicEntry, why: string, code: 'CFG_BAD_VALUE' | 'CFG_MISSING_KEY' = 'CFG_BAD_VALUE'): undefined => {
     errors.push(new ConfigError(code, why, { pos: { file: e.file, line: e.line, col: e.col }, key: e.key }));
     return undefined;
@@ -93,7 +124,7 @@ export function interpretClassic(c: ClassicConfig): PortsentryConfig {
     for (const { from, to } of r) for (let p = from; p <= to; p++) out.push(p);
     return out;
   };
-  const int = (k: (typeof CLASSIC_KEYS)[number], min: number, max: number, dflt: number): number => {
+  const int = (k: (typeof ALL_KEYS)[number], min: number, max: number, dflt: number): number => {
     const e = get(k);
     if (!e) return dflt;
     const v = e.value.trim();
@@ -118,6 +149,30 @@ export function interpretClassic(c: ClassicConfig): PortsentryConfig {
     }
   };
 
+  const duration = (k: 'SCAN_TRIGGER_WINDOW', dflt: number): number => {
+    const e = get(k);
+    if (!e || e.value.trim() === '') return dflt;
+    let secs: number;
+    try {
+      secs = parseDuration(e.value.trim(), { pos: { file: e.file, line: e.line, col: e.col }, key: e.key });
+    } catch (err) {
+      if (err instanceof ConfigError) errors.push(err);
+      else throw err;
+      return dflt;
+    }
+    if (secs <= 0 || secs > 366 * 86_400) return fail(e, `"${e.value}" must be more than 0 and at most a year`) ?? dflt;
+    return secs * 1000;
+  };
+  const interfaces = (): string[] => {
+    const e = get('INTERFACES');
+    if (!e || e.value.trim() === '') return [];
+    const names = e.value.split(',').map((n) => n.trim()).filter((n) => n !== '');
+    // Linux interface names: at most 15 bytes, no slash, no whitespace (dev_valid_name).
+    const bad = names.find((n) => !/^[A-Za-z0-9_.:@-]{1,15}$/.test(n));
+    if (bad !== undefined) return fail(e, `"${bad}" is not an interface name`) ?? [];
+    return [...new Set(names)];
+  };
+
   const cfg: PortsentryConfig = {
     file: c.file,
     tcpPorts: ports('TCP_PORTS'),
@@ -138,6 +193,11 @@ export function interpretClassic(c: ClassicConfig): PortsentryConfig {
     killRunCmdFirst: int('KILL_RUN_CMD_FIRST', 0, 1, 0) === 1,
     scanTrigger: int('SCAN_TRIGGER', 0, 1_000_000, 0),
     portBanner: get('PORT_BANNER')?.value || undefined,
+    scanTriggerWindowMs: duration('SCAN_TRIGGER_WINDOW', 3_600_000),
+    scanStateSources: int('SCAN_STATE_SOURCES', 16, 10_000_000, 65_536),
+    detectAckScans: int('DETECT_ACK_SCANS', 0, 1, 1) === 1,
+    interfaces: interfaces(),
+    captureBufferKb: int('CAPTURE_BUFFER_KB', 64, 4_194_304, 32_768),
     warnings: c.warnings,
   };
   const hd = get('KILL_HOSTS_DENY');

@@ -1,20 +1,26 @@
 /**
  * portsentry's composition root: config -> preflight -> adapters -> pipeline -> shutdown.
  *
- * This build runs the classic modes (-tcp, -udp) end to end: bind, count probes per source, log the
- * 1.2 lines, answer with PORT_BANNER. The stealth and advanced modes and the blocking responses are
- * refused at start-up with exit 69 and a message saying so, never pretended.
+ * Classic modes (-tcp, -udp) bind the configured ports (adapters/input/classic.ts); the stealth and
+ * advanced modes (-stcp -sudp -atcp -audp) capture packets (stealth.ts); `--replay` runs the stealth
+ * detectors over a pcap file. One TCP mode and one UDP mode at most per process, as 1.2 ran one mode
+ * per process. Blocking responses are refused at start-up with exit 69 and a message saying so,
+ * never pretended.
  */
+import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { promises as dns } from 'node:dns';
 import {
   ConfigErrors,
   UnavailableError,
+  UsageError,
   createSyslog,
   installLifecycle,
   loadAddressListFile,
   tryParseAddress,
+  parsePrefix,
   AddressSet,
+  type IpAddress,
   makePrefix,
   type Mode,
   type Syslog,
@@ -23,6 +29,7 @@ import {
 import { loadPortsentryConfig, type PortsentryConfig } from './config.js';
 import { TriggerEngine } from './core/trigger.js';
 import { ClassicListeners, type ClassicProbe } from './adapters/input/classic.js';
+import { replay, startStealth, STEALTH_MODES, type StealthContext, type StealthRun } from './stealth.js';
 
 /** What the CLI hands the daemon. */
 export interface DaemonOptions {
@@ -32,6 +39,8 @@ export interface DaemonOptions {
   readonly foreground: boolean;
   /** Syslog sink specs; default the local /dev/log. */
   readonly sinks?: readonly string[];
+  /** Run the stealth detectors over this pcap file instead of a live capture, then exit. */
+  readonly replay?: string;
 }
 
 const CLASSIC: readonly Mode[] = ['tcp', 'udp'];
@@ -39,21 +48,76 @@ const CLASSIC: readonly Mode[] = ['tcp', 'udp'];
 /** Everything that can change on reload. */
 interface Loaded {
   readonly cfg: PortsentryConfig;
+  /** IGNORE_FILE plus every local address. */
   readonly ignore: ReadonlyAddressSet;
+  /** IGNORE_FILE alone (what a replay of another time or host uses). */
+  readonly ignoreListOnly: ReadonlyAddressSet;
+  readonly local: LocalNetwork;
 }
 
 function load(path: string): Loaded {
   const cfg = loadPortsentryConfig(path);
   const ignore = new AddressSet();
-  if (cfg.ignoreFile) for (const e of loadAddressListFile(cfg.ignoreFile).entries) ignore.add(e.prefix);
-  // Every local address, so a spoofed probe "from" this host can never make it act against itself.
-  for (const list of Object.values(networkInterfaces())) {
-    for (const ni of list ?? []) {
-      const a = tryParseAddress(ni.address.replace(/%.*$/, ''));
-      if (a) ignore.add(makePrefix(a, a.family === 4 ? 32 : 128));
+  const listOnly = new AddressSet();
+  if (cfg.ignoreFile) {
+    for (const e of loadAddressListFile(cfg.ignoreFile).entries) {
+      ignore.add(e.prefix);
+      listOnly.add(e.prefix);
     }
   }
-  return { cfg, ignore: ignore.freeze() };
+  const local = localNetwork();
+  // Every local address, so a spoofed probe "from" this host can never make it act against itself.
+  for (const a of local.addresses) ignore.add(makePrefix(a, a.family === 4 ? 32 : 128));
+  return { cfg, ignore: ignore.freeze(), ignoreListOnly: listOnly.freeze(), local };
+}
+
+/** This host's addresses, what it answers to, and the interfaces that carry addresses. */
+export interface LocalNetwork {
+  readonly addresses: readonly IpAddress[];
+  /** The same as a set. */
+  readonly own: ReadonlyAddressSet;
+  /** Own addresses, IPv4 subnet and limited broadcast, multicast: where a probe to this host goes. */
+  readonly destinations: ReadonlyAddressSet;
+  /** Non-loopback interfaces with an address: where stealth modes capture by default. */
+  readonly interfaces: readonly string[];
+}
+
+function localNetwork(): LocalNetwork {
+  const addresses: IpAddress[] = [];
+  const own = new AddressSet();
+  const dest = new AddressSet();
+  const ifaces = new Set<string>();
+  for (const p of ['255.255.255.255/32', '224.0.0.0/4', 'ff00::/8']) dest.add(parsePrefix(p));
+  for (const [name, list] of Object.entries(networkInterfaces())) {
+    for (const ni of list ?? []) {
+      const a = tryParseAddress(ni.address.replace(/%.*$/, ''));
+      if (!a) continue;
+      addresses.push(a);
+      own.add(makePrefix(a, a.family === 4 ? 32 : 128));
+      dest.add(makePrefix(a, a.family === 4 ? 32 : 128));
+      if (a.family === 4) {
+        const b = tryParseAddress(broadcastOf(ni.address, ni.netmask));
+        if (b) dest.add(makePrefix(b, 32));
+      }
+      if (!ni.internal && !isEnslaved(name)) ifaces.add(name);
+    }
+  }
+  return { addresses, own: own.freeze(), destinations: dest.freeze(), interfaces: [...ifaces].sort() };
+}
+
+/**
+ * A bridge port or bond slave: its frames are seen again on the bridge or bond that carries the
+ * addresses, so capturing on both would count every probe twice. Such ports still get an IPv6
+ * link-local address, which is why "has an address" alone does not rule them out.
+ */
+function isEnslaved(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}/brport`) || existsSync(`/sys/class/net/${name}/bonding_slave`);
+}
+
+function broadcastOf(addr: string, mask: string): string {
+  const a = addr.split('.').map(Number);
+  const m = mask.split('.').map(Number);
+  return a.map((x, i) => (x | (~(m[i] ?? 255) & 255)) & 255).join('.');
 }
 
 /** Checks a config without running anything; throws ConfigErrors. Used by `trisentry check-config`. */
@@ -87,18 +151,33 @@ async function resolveName(ip: string, ms: number): Promise<string> {
  * UnavailableError (69) before anything is started.
  */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  checkModes(opts.modes, opts.replay !== undefined);
   let state = load(opts.configPath);
-  const unsupported = opts.modes.filter((m) => !CLASSIC.includes(m));
-  if (unsupported.length > 0) {
-    throw new UnavailableError('TS_NOT_AVAILABLE', `mode${unsupported.length > 1 ? 's' : ''} ${unsupported.map((m) => `-${m}`).join(' ')} not available in this build yet (stealth and advanced detection are being built); use -tcp and/or -udp`);
-  }
-  checkBlocking(state.cfg, opts.modes);
+  if (opts.replay === undefined) checkBlocking(state.cfg, opts.modes);
 
   const log: Syslog = createSyslog({
     ident: 'portsentry',
     facility: 'daemon',
     sinks: [...new Set([...(opts.sinks ?? ['unix:/dev/log']), ...(opts.foreground ? ['stderr'] : [])])],
   });
+  const stealthCtx: StealthContext = {
+    log,
+    ignore: () => state.ignore,
+    destinations: () => state.local.destinations,
+    own: () => state.local.own,
+    interfaces: () => state.local.interfaces,
+    name: (ip) => (state.cfg.resolveHost ? resolveName(ip, 500) : Promise.resolve(ip)),
+    // Blocking is refused at start-up in this build, so the level here is always 0.
+    responseLines: (proto) => [`attackalert: Ignoring ${proto.toUpperCase()} response per configuration file setting.`],
+  };
+  if (opts.replay !== undefined) {
+    try {
+      replay(opts.replay, state.cfg, opts.modes, state.ignoreListOnly, log);
+    } finally {
+      await log.close();
+    }
+    return 0;
+  }
   for (const w of state.cfg.warnings) log.warning(`adminalert: ${w}`);
   if (process.geteuid?.() !== 0) {
     log.notice('adminalert: running without root: ports below 1024 cannot be watched (needs root or CAP_NET_BIND_SERVICE), and blocking and packet capture are not possible.');
@@ -134,9 +213,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   };
 
   let listeners = new ClassicListeners(onProbe);
+  let stealth: StealthRun | undefined;
   const bindAll = async (cfg: PortsentryConfig): Promise<number> => {
     let bound = 0;
-    for (const mode of opts.modes) {
+    for (const mode of opts.modes.filter((m) => CLASSIC.includes(m))) {
       const proto = mode === 'udp' ? 'udp' : 'tcp';
       const P = proto.toUpperCase();
       const ports = proto === 'tcp' ? cfg.tcpPorts : cfg.udpPorts;
@@ -165,6 +245,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const lc = installLifecycle({
     onStop: async () => {
       log.notice('securityalert: PortSentry is shutting down');
+      stealth?.stop();
       await listeners.stop();
       await log.close();
     },
@@ -179,6 +260,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         await bindAll(next.cfg);
       }
       if (old.scanTrigger !== next.cfg.scanTrigger) engines.clear();
+      stealth?.reload(next.cfg);
       log.notice(`adminalert: configuration reloaded from ${opts.configPath}`);
     },
     onReloadError: (err) => {
@@ -187,16 +269,33 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     },
     exit: false,
   });
-  if ((await bindAll(state.cfg)) === 0) {
+  const classicModes = opts.modes.filter((m) => CLASSIC.includes(m));
+  try {
+    if (classicModes.length > 0 && (await bindAll(state.cfg)) === 0) {
+      throw new UnavailableError('TS_NOT_AVAILABLE', 'no port could be bound; nothing to watch');
+    }
+    if (opts.modes.some((m) => STEALTH_MODES.includes(m))) stealth = startStealth(state.cfg, opts.modes, stealthCtx);
+  } catch (e) {
     lc.uninstall();
     await listeners.stop();
     await log.close();
-    throw new UnavailableError('TS_NOT_AVAILABLE', 'no port could be bound; nothing to watch');
+    throw e;
   }
   log.notice('adminalert: PortSentry is now active and listening.');
 
   await lc.stopped;
   return 0;
+}
+
+/** At most one TCP and one UDP mode (1.2 ran one mode per process); --replay takes stealth modes only. */
+function checkModes(modes: readonly Mode[], isReplay: boolean): void {
+  for (const proto of ['tcp', 'udp'] as const) {
+    const same = modes.filter((m) => m.endsWith(proto));
+    if (same.length > 1) throw new UsageError(`${same.map((m) => `-${m}`).join(' and ')} watch the same ${proto.toUpperCase()} ports twice; give one ${proto.toUpperCase()} mode`);
+  }
+  if (isReplay && modes.some((m) => CLASSIC.includes(m))) {
+    throw new UsageError('--replay runs the stealth detectors: use -stcp -sudp -atcp -audp, not -tcp/-udp');
+  }
 }
 
 function checkBlocking(cfg: PortsentryConfig, modes: readonly Mode[]): void {

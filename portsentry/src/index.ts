@@ -2,3 +2,4 @@
 export { loadPortsentryConfig, CLASSIC_KEYS, type PortsentryConfig, type BlockLevel } from './config.js';
 export { checkPortsentryConfig, runDaemon, type DaemonOptions } from './daemon.js';
 export { main } from './cli.js';
+export { replayCapture, stealthPlan, type ReplayResult, type StealthPlan } from './stealth.js';

@@ -65,6 +65,8 @@ export const ERROR_CODES = Object.freeze({
   USAGE_BAD_ARGS: { exit: EXIT.USAGE, summary: 'The command line is not valid; --help shows the usage.' },
   LAB_NO_PRIVILEGE: { exit: EXIT.NOPERM, summary: 'The scan lab needs root and network namespaces.' },
   LAB_COMMAND: { exit: EXIT.OSERR, summary: 'A lab command (ip, netns exec) failed.' },
+  PS_PCAP_OPEN: { exit: EXIT.UNAVAILABLE, summary: 'A packet capture cannot be opened (no privilege, no such interface, cap not built, filter rejected).' },
+  PS_REPLAY_READ: { exit: EXIT.DATAERR, summary: 'A --replay file cannot be read or is not a pcap capture of a supported link type.' },
   TS_NOT_AVAILABLE: { exit: EXIT.UNAVAILABLE, summary: 'A sentry or feature is not available in this build or on this host.' },
   TS_CHILD_FAILED: { exit: EXIT.SOFTWARE, summary: 'A sentry started by trisentry exited with an error.' },
 } as const satisfies Record<string, CodeInfo>);
@@ -188,7 +190,7 @@ export class UsageError extends TriSentryError {
 
 /** Something this host or build cannot do (missing privilege, missing binary, sentry not built). */
 export class UnavailableError extends TriSentryError {
-  constructor(code: Extract<ErrorCode, 'TS_NOT_AVAILABLE' | 'LAB_NO_PRIVILEGE' | 'SYS_SINK_DOWN'>, message: string) {
+  constructor(code: Extract<ErrorCode, 'TS_NOT_AVAILABLE' | 'LAB_NO_PRIVILEGE' | 'SYS_SINK_DOWN' | 'PS_PCAP_OPEN'>, message: string) {
     super(code, message);
   }
 }

@@ -5,19 +5,32 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { labSkipReason, missingTools, tcpConnect, waitFor, withLab } from '../lab/lab.js';
 import type { Lab } from '../lab/lab.js';
+import {
+  ACTIVE,
+  BUILT,
+  CLI,
+  Daemon,
+  IGNORING_TCP,
+  IGNORING_UDP,
+  LINE_RE,
+  SHUTDOWN,
+  STEP_MS,
+  catchesSighup,
+  distinct,
+  escapeRe,
+  startDaemon,
+  withDaemon,
+  writeConf,
+} from './portsentry-daemon.js';
 
 const PREFIX = 'ts-pc';
 const SUBNET = 11;
-const CLI = fileURLToPath(new URL('../../../portsentry/bin/portsentry.js', import.meta.url));
-const BUILT = fileURLToPath(new URL('../../../portsentry/dist/src/cli.js', import.meta.url));
 
 // 999 is below 1024: binding it shows the daemon, run as root, can watch privileged ports.
 const LOW = 999;
@@ -28,16 +41,6 @@ const T_NEW = 41004;
 const T_BUSY = 41005;
 const U1 = 41101;
 const BANNER = 'ts-pc: ** UNAUTHORIZED ACCESS PROHIBITED **';
-
-const ACTIVE = 'adminalert: PortSentry is now active and listening.';
-const SHUTDOWN = 'securityalert: PortSentry is shutting down';
-const IGNORING_TCP = 'attackalert: Ignoring TCP response per configuration file setting.';
-const IGNORING_UDP = 'attackalert: Ignoring UDP response per configuration file setting.';
-// Generous for one local step (node start-up, a reload), and still far below the file's budget.
-const STEP_MS = 5_000;
-
-// `Mmm dd hh:mm:ss portsentry[PID]: MESSAGE`, the --foreground / stderr sink form.
-const LINE_RE = /^[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d portsentry\[(\d+)\]: (.*)$/;
 
 const skip = labSkipReason() ?? (missingTools(['nc', 'ss']).length > 0 ? `needs ${missingTools(['nc', 'ss']).join(', ')} (netcat-openbsd, iproute2)` : undefined);
 
@@ -51,148 +54,12 @@ function connect(addr: string, proto: 'TCP' | 'UDP', port: number): string {
   return `attackalert: Connect from host: ${addr}/${addr} to ${proto} port: ${port}`;
 }
 
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** The distinct items of `xs`, in order of first appearance. */
-function distinct(xs: readonly string[]): string[] {
-  return [...new Set(xs)];
-}
-
-/** Writes a classic portsentry.conf from `KEY -> value` pairs (or raw lines) and returns its path. */
-function writeConf(dir: string, name: string, lines: readonly (readonly [string, string] | string)[]): string {
-  const path = join(dir, name);
-  writeFileSync(path, lines.map((l) => (typeof l === 'string' ? l : `${l[0]}="${l[1]}"`)).join('\n') + '\n');
-  return path;
-}
-
 /** A temp directory for one case, with an ignore file listing the friend host (both families). */
 function caseDir(lab: Lab<'friend'>): { dir: string; ignore: string } {
   const dir = mkdtempSync(join(tmpdir(), 'ts-pc-'));
   const ignore = join(dir, 'portsentry.ignore');
   writeFileSync(ignore, `# the friend host\n${lab.hosts.friend.ipv4}\n${lab.hosts.friend.ipv6}\n`);
   return { dir, ignore };
-}
-
-/** How a daemon process ended. */
-interface Ended {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
-
-/** A running portsentry and what it has written so far. */
-class Daemon {
-  private err = '';
-  readonly ended: Promise<Ended>;
-
-  constructor(readonly child: ChildProcess, readonly conf: string) {
-    child.stdout?.resume();
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (s: string) => {
-      this.err += s;
-    });
-    // 'close', not 'exit': by then all of stderr has been read, so the last lines are there.
-    this.ended = new Promise((resolve) => {
-      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
-    });
-  }
-
-  /** Every complete stderr line. */
-  lines(): string[] {
-    const all = this.err.split('\n');
-    all.pop(); // the part after the last newline is not a complete line yet
-    return all;
-  }
-
-  /** The MESSAGE part of every syslog line on stderr, in order. */
-  messages(): string[] {
-    return this.lines().flatMap((l) => {
-      const m = LINE_RE.exec(l);
-      return m?.[2] !== undefined ? [m[2]] : [];
-    });
-  }
-
-  /**
-   * Waits (bounded) until `pred` holds for the messages so far; on timeout the error shows what the
-   * daemon had written by then.
-   */
-  async waitUntil(pred: (msgs: string[]) => boolean, what: string): Promise<void> {
-    try {
-      await waitFor(() => pred(this.messages()), { timeoutMs: STEP_MS, intervalMs: 20, what });
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- portsentry stderr ---\n${this.err}`, { cause: e });
-    }
-  }
-
-  /** Waits until `msg` has been logged. */
-  async waitMessage(msg: string, what: string): Promise<void> {
-    await this.waitUntil((msgs) => msgs.includes(msg), `${what}: ${JSON.stringify(msg)}`);
-  }
-
-  /** Waits until some message matches `re`. */
-  async waitMatch(re: RegExp, what: string): Promise<void> {
-    await this.waitUntil((msgs) => msgs.some((m) => re.test(m)), `${what}: ${re}`);
-  }
-
-  /** Resolves with how it ended, or undefined when it is still running after `ms`. */
-  async exitWithin(ms: number): Promise<Ended | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), ms);
-    });
-    try {
-      return await Promise.race([this.ended, late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Makes sure the process is gone (for `finally`): SIGKILL if it is still there. */
-  async kill(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill('SIGKILL');
-    await this.exitWithin(STEP_MS);
-  }
-}
-
-/** Starts portsentry with `conf` inside the target namespace and waits until it says it is active. */
-async function startDaemon(lab: Lab<'friend'>, conf: string): Promise<Daemon> {
-  const child = lab.spawn('target', [process.execPath, CLI, '-c', conf, '--foreground', '--syslog', 'stderr', '-tcp', '-udp'], {
-    timeoutMs: 30_000,
-  });
-  const d = new Daemon(child, conf);
-  await Promise.race([
-    (async () => {
-      await d.waitMessage(ACTIVE, 'portsentry active');
-      // The handlers are installed before "active" is logged; checking SIGHUP's bit in SigCgt as well
-      // keeps the signal cases about behaviour, not timing.
-      await waitFor(() => catchesSighup(child.pid), { timeoutMs: STEP_MS, intervalMs: 5, what: 'portsentry signal handlers installed' });
-    })(),
-    d.ended.then((e) => {
-      throw new Error(`portsentry exited at start-up (${e.code ?? e.signal}):\n${d.lines().join('\n')}`);
-    }),
-  ]);
-  return d;
-}
-
-/** True when process `pid` has a handler for SIGHUP (bit 0 of SigCgt in /proc/PID/status). */
-function catchesSighup(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
-  const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m?.[1] !== undefined && (BigInt(`0x${m[1]}`) & 1n) === 1n;
-}
-
-/** Runs `body` with a daemon for `conf`, always killing the daemon and removing `dir` afterwards. */
-async function withDaemon(lab: Lab<'friend'>, dir: string, conf: string, body: (d: Daemon) => Promise<void>): Promise<void> {
-  let d: Daemon | undefined;
-  try {
-    d = await startDaemon(lab, conf);
-    await body(d);
-  } finally {
-    await d?.kill();
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** One UDP datagram from `from` (nc quits right after sending: -q 0). */
@@ -425,11 +292,11 @@ test('portsentry refuses to start on a bad config (78) and on a mode it lacks (6
       assert.doesNotMatch(r.stderr, /listen mode/, 'nothing was started');
     });
 
-    await t.test('-stcp: exit 69, the mode is not available in this build', async () => {
+    await t.test('-tcp -stcp: exit 64, two modes would watch the same TCP ports', async () => {
       const conf = writeConf(dir, 'ok.conf', [['TCP_PORTS', String(T1)], ['BLOCK_TCP', '0'], ['BLOCK_UDP', '0']]);
-      const r = await runCli(['-c', conf, '--foreground', '--syslog', 'stderr', '-stcp']);
-      assert.equal(r.code, 69, r.stderr);
-      assert.match(r.stderr, /^portsentry: mode -stcp not available in this build/m);
+      const r = await runCli(['-c', conf, '--foreground', '--syslog', 'stderr', '-tcp', '-stcp']);
+      assert.equal(r.code, 64, r.stderr);
+      assert.match(r.stderr, /^portsentry: -tcp and -stcp watch the same TCP ports twice/m);
       assert.doesNotMatch(r.stderr, /listen mode/, 'nothing was started');
     });
   } finally {

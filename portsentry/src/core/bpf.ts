@@ -39,6 +39,16 @@ export interface CaptureFilterSpec {
   readonly fragments?: boolean;
   /** Prefix `inbound` (live Linux captures only; libpcap refuses it on saved files). Default false. */
   readonly inbound?: boolean;
+  /**
+   * This host's addresses (canonical text). When given, packets from them are kept out of the probe
+   * part (on a single interface libpcap's `inbound` is not reliable: on a Linux bridge it matched
+   * nothing), and only this host's connection openings from a watched port pass: TCP SYNs without
+   * ACK and UDP datagrams. The detector notes those so that the replies (ACKs, FIN+ACK to an
+   * ephemeral port; a UDP answer) are never probes, even when the connection opened and closed
+   * between two reads of the socket table. At most {@link MAX_OWN_ADDRESSES}; beyond that the
+   * addresses are left out of the filter and the detector alone tells directions apart.
+   */
+  readonly ownAddresses?: readonly string[];
   /** Most port ranges per protocol before merging (keeps the program under the kernel's 4096 insns). */
   readonly maxRanges?: number;
 }
@@ -54,6 +64,9 @@ export interface PortPlan {
   readonly ranges: readonly PortRange[];
   readonly exact: boolean;
 }
+
+/** Most own addresses written into a filter (each costs a few instructions per packet). */
+export const MAX_OWN_ADDRESSES = 64;
 
 /** Default for {@link CaptureFilterSpec.maxRanges}: 256 ranges cost about 2 instructions each per family. */
 export const DEFAULT_MAX_RANGES = 256;
@@ -158,5 +171,24 @@ export function buildCaptureFilter(spec: CaptureFilterSpec): string {
   }
   // Every port excluded (e.g. advanced mode with everything listening): match nothing rather than all.
   const body = parts.length === 0 ? 'less 0' : parts.join(' or ');
-  return spec.inbound === true ? `inbound and (${body})` : body;
+  const withInbound = (b: string): string => (spec.inbound === true ? `inbound and (${b})` : b);
+  const own = spec.ownAddresses ?? [];
+  if (own.length === 0 || own.length > MAX_OWN_ADDRESSES) return withInbound(body);
+  for (const a of own) if (!/^[0-9a-fA-F:.]+$/.test(a)) throw new RangeError(`not an address: ${a}`);
+  const fromUs = `(${own.map((a) => `src host ${a}`).join(' or ')})`;
+  const flows: string[] = [];
+  for (const [proto, sel] of [['tcp', spec.tcp], ['udp', spec.udp]] as const) {
+    if (sel === undefined) continue;
+    const plan = planPortRanges(selectedPorts(sel), maxRanges);
+    if (plan.ranges.length === 0) continue;
+    if (proto === 'tcp') {
+      flows.push(`(tcp and tcp[13] & 0x12 == 0x02 and ${portTest('tcp[0:2]', plan.ranges)})`);
+      flows.push(`(ip6 and ip6[6] == 6 and ip6[53] & 0x12 == 0x02 and ${portTest('ip6[40:2]', plan.ranges)})`);
+    } else {
+      flows.push(`(udp and ${portTest('udp[0:2]', plan.ranges)})`);
+      flows.push(`(ip6 and ip6[6] == 17 and ${portTest('ip6[40:2]', plan.ranges)})`);
+    }
+  }
+  const probes = `(not ${fromUs} and (${body}))`;
+  return withInbound(flows.length === 0 ? probes : `${probes} or (${fromUs} and (${flows.join(' or ')}))`);
 }

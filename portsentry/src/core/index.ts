@@ -37,3 +37,10 @@ export { buildCaptureFilter, DEFAULT_MAX_RANGES, planPortRanges, selectedPorts }
 export type { CaptureFilterSpec, PortPlan, PortRange, PortSelection } from './bpf.js';
 export { pcapRecords, readPcap, readPcapHeader } from './pcapfile.js';
 export type { PcapFailure, PcapHeader, PcapHeaderResult, PcapReadResult, PcapRecord, PcapTail } from './pcapfile.js';
+export { NO_SOCKETS, OWN_FLOW_MAX, OWN_FLOW_TTL_MS, replayContext, StealthDetector } from './detect.js';
+export type { DetectorEvent, DetectorOptions, DetectorStats, FrameContext, HostSockets, Probe, SourceFilter, WatchProto } from './detect.js';
+export { eventLines, probeLines } from './messages.js';
+export { TriggerEngine } from './trigger.js';
+export type { TriggerOptions, TriggerResult } from './trigger.js';
+export { buildSocketTable, diffListening, EMPTY_SOCKET_TABLE, parseProcNet, TCP_STATE } from './sockets.js';
+export type { ListeningDiff, ParsedProcNet, ParseProcNetOptions, SockFamily, SocketEntry, SockProto, SocketTable } from './sockets.js';
