@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, MODES, TriSentryError, UsageError, exitCodeOf, type Mode } from '@trisentry/shared';
 import { runDaemon } from './daemon.js';
+import { runAdmin } from './admin.js';
 
 const SHIPPED = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'etc', 'portsentry.conf');
 const SYSTEM = ['/etc/trisentry/portsentry.conf', '/etc/portsentry/portsentry.conf'];
@@ -27,6 +28,11 @@ Modes (several may be given at once, e.g. -tcp -udp):
   One TCP mode and one UDP mode at most (e.g. -atcp -audp, or -tcp -sudp).
   Stealth modes need root (or CAP_NET_RAW) and see IPv4 and IPv6 on every interface, or on
   INTERFACES="..." from the config.
+
+Administration (through the running daemon when there is one, else on the files and the kernel):
+  portsentry [-c FILE] list               active blocks: address, since, expiry, port, mode, why
+  portsentry [-c FILE] unblock ADDRESS    lift one block (firewall, state, blocked file), logged
+  portsentry [-c FILE] flush              lift every block
 
 Options:
   -c, --config FILE   classic portsentry.conf (default: /etc/trisentry/portsentry.conf, else
@@ -76,9 +82,33 @@ function parse(argv: readonly string[]): Args | 'help' {
   return a;
 }
 
+const ADMIN = ['list', 'unblock', 'flush'] as const;
+
 /** Runs the command line; resolves with the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
   try {
+    const opIndex = argv.findIndex((t) => (ADMIN as readonly string[]).includes(t));
+    if (opIndex >= 0) {
+      const op = argv[opIndex] as (typeof ADMIN)[number];
+      const rest = [...argv.slice(0, opIndex), ...argv.slice(opIndex + 1)];
+      let configPath = '';
+      const positional: string[] = [];
+      for (let i = 0; i < rest.length; i++) {
+        const t = rest[i]!;
+        if (t === '-c' || t === '--config') {
+          const v = rest[++i];
+          if (v === undefined) throw new UsageError(`${t} needs a value`);
+          configPath = v;
+        } else if (t.startsWith('--config=')) configPath = t.slice(9);
+        else if (t.startsWith('-') && !/^-?[0-9a-fA-F:.]+$/.test(t.slice(1))) throw new UsageError(`unknown argument ${JSON.stringify(t)} for ${op}`);
+        else positional.push(t);
+      }
+      if (op === 'unblock' ? positional.length !== 1 : positional.length !== 0) throw new UsageError(op === 'unblock' ? 'unblock takes one ADDRESS' : `${op} takes no argument`);
+      if (!configPath) configPath = SYSTEM.find((p) => existsSync(p)) ?? SHIPPED;
+      const r = await runAdmin(op, configPath, positional[0]);
+      (r.status === 0 ? process.stdout : process.stderr).write(r.out);
+      return r.status;
+    }
     const a = parse(argv);
     if (a === 'help') {
       process.stdout.write(HELP);

@@ -53,7 +53,28 @@ export const NEW_KEYS = [
   'INTERFACES',
   /** Kernel capture buffer per interface, in KiB (stealth modes). */
   'CAPTURE_BUFFER_KB',
+  /** Native blocking backend: auto, nftables, ipset, iptables, route, none (only the KILL_* commands). */
+  'BLOCK_BACKEND',
+  /** How long a block lasts: seconds or 10m/48h; 0 = until unblocked (1.2). */
+  'BLOCK_DURATION',
+  /** Each earlier block of the same address multiplies the duration by this (1 = no escalation). */
+  'BLOCK_ESCALATION',
+  /** Cap of an escalated duration; 0 = none. */
+  'BLOCK_DURATION_MAX',
+  /** At most this many new blocks per minute; 0 = no limit. */
+  'BLOCK_RATE',
+  /** "1": log every decision, execute nothing. */
+  'DRY_RUN',
+  /** The hosts.deny file KILL_HOSTS_DENY appends to. */
+  'HOSTS_DENY_FILE',
+  /** Where active blocks are kept across restarts. */
+  'STATE_FILE',
 ] as const;
+
+/** Names BLOCK_BACKEND accepts. */
+export const BACKEND_CHOICES = ['auto', 'nftables', 'ipset', 'iptables', 'route', 'none'] as const;
+/** A BLOCK_BACKEND value. */
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 /** Every key a portsentry.conf may hold. */
 export const ALL_KEYS = [...CLASSIC_KEYS, ...NEW_KEYS] as const;
@@ -95,6 +116,22 @@ export interface PortsentryConfig {
   readonly interfaces: readonly string[];
   /** CAPTURE_BUFFER_KB (default 32768: 32 MiB, about 1.8 s of an 18,000 packets/s flood of full frames). */
   readonly captureBufferKb: number;
+  /** BLOCK_BACKEND (default auto). */
+  readonly blockBackend: BackendChoice;
+  /** BLOCK_DURATION in ms; 0 = until unblocked (default 0, as 1.2). */
+  readonly blockDurationMs: number;
+  /** BLOCK_ESCALATION (default 1). */
+  readonly blockEscalation: number;
+  /** BLOCK_DURATION_MAX in ms; 0 = none (default 0). */
+  readonly blockDurationMaxMs: number;
+  /** BLOCK_RATE (default 30 new blocks per minute). */
+  readonly blockRate: number;
+  /** DRY_RUN (default off). */
+  readonly dryRun: boolean;
+  /** HOSTS_DENY_FILE (default /etc/hosts.deny). */
+  readonly hostsDenyFile: string;
+  /** STATE_FILE (default next to HISTORY_FILE, else /var/lib/portsentry/portsentry.state.json). */
+  readonly stateFile: string;
   /** Notes for the administrator (repeated keys), `file:line: ...`. */
   readonly warnings: readonly string[];
 }
@@ -131,7 +168,7 @@ export function interpretClassic(c: ClassicConfig): PortsentryConfig {
     if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) return fail(e, `"${e.value}" is not a whole number from ${min} to ${max}`) ?? dflt;
     return Number(v);
   };
-  const path = (k: 'IGNORE_FILE' | 'HISTORY_FILE' | 'BLOCKED_FILE'): string | undefined => {
+  const path = (k: 'IGNORE_FILE' | 'HISTORY_FILE' | 'BLOCKED_FILE' | 'HOSTS_DENY_FILE' | 'STATE_FILE'): string | undefined => {
     const e = get(k);
     if (!e || e.value === '') return undefined;
     if (/[\0\n]/.test(e.value)) return fail(e, 'a path cannot contain NUL or newline');
@@ -149,9 +186,10 @@ export function interpretClassic(c: ClassicConfig): PortsentryConfig {
     }
   };
 
-  const duration = (k: 'SCAN_TRIGGER_WINDOW', dflt: number): number => {
+  const duration = (k: 'SCAN_TRIGGER_WINDOW' | 'BLOCK_DURATION' | 'BLOCK_DURATION_MAX', dflt: number, allowZero = false): number => {
     const e = get(k);
     if (!e || e.value.trim() === '') return dflt;
+    if (allowZero && e.value.trim() === '0') return 0;
     let secs: number;
     try {
       secs = parseDuration(e.value.trim(), { pos: { file: e.file, line: e.line, col: e.col }, key: e.key });
@@ -173,6 +211,24 @@ export function interpretClassic(c: ClassicConfig): PortsentryConfig {
     return [...new Set(names)];
   };
 
+  const backend = (): BackendChoice => {
+    const e = get('BLOCK_BACKEND');
+    if (!e || e.value.trim() === '') return 'auto';
+    const v = e.value.trim();
+    if ((BACKEND_CHOICES as readonly string[]).includes(v)) return v as BackendChoice;
+    errors.push(new ConfigError('CFG_UNKNOWN_NAME', `"${e.value}" is not a backend; one of: ${BACKEND_CHOICES.join(', ')}`, { pos: { file: e.file, line: e.line, col: e.col }, key: e.key }));
+    return 'auto';
+  };
+  const factor = (): number => {
+    const e = get('BLOCK_ESCALATION');
+    if (!e || e.value.trim() === '') return 1;
+    const v = Number(e.value.trim());
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(e.value.trim()) || v < 1 || v > 100) return fail(e, `"${e.value}" is not a factor from 1 to 100`) ?? 1;
+    return v;
+  };
+  const historyFile = path('HISTORY_FILE');
+  const stateFile = path('STATE_FILE') ?? (historyFile !== undefined ? resolve(dirname(historyFile), 'portsentry.state.json') : '/var/lib/portsentry/portsentry.state.json');
+
   const cfg: PortsentryConfig = {
     file: c.file,
     tcpPorts: ports('TCP_PORTS'),
@@ -182,7 +238,7 @@ export function interpretClassic(c: ClassicConfig): PortsentryConfig {
     advancedExcludeTcp: ports('ADVANCED_EXCLUDE_TCP'),
     advancedExcludeUdp: ports('ADVANCED_EXCLUDE_UDP'),
     ignoreFile: path('IGNORE_FILE'),
-    historyFile: path('HISTORY_FILE'),
+    historyFile,
     blockedFile: path('BLOCKED_FILE'),
     resolveHost: int('RESOLVE_HOST', 0, 1, 0) === 1,
     blockTcp: int('BLOCK_TCP', 0, 2, 0) as BlockLevel,
@@ -198,6 +254,14 @@ export function interpretClassic(c: ClassicConfig): PortsentryConfig {
     detectAckScans: int('DETECT_ACK_SCANS', 0, 1, 1) === 1,
     interfaces: interfaces(),
     captureBufferKb: int('CAPTURE_BUFFER_KB', 64, 4_194_304, 32_768),
+    blockBackend: backend(),
+    blockDurationMs: duration('BLOCK_DURATION', 0, true),
+    blockEscalation: factor(),
+    blockDurationMaxMs: duration('BLOCK_DURATION_MAX', 0, true),
+    blockRate: int('BLOCK_RATE', 0, 100_000, 30),
+    dryRun: int('DRY_RUN', 0, 1, 0) === 1,
+    hostsDenyFile: path('HOSTS_DENY_FILE') ?? '/etc/hosts.deny',
+    stateFile,
     warnings: c.warnings,
   };
   const hd = get('KILL_HOSTS_DENY');

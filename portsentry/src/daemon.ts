@@ -7,7 +7,8 @@
  * per process. Blocking responses are refused at start-up with exit 69 and a message saying so,
  * never pretended.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseIpv6RouteGateways, parseProcRouteGateways, parseResolvConfNameservers } from './core/localnet.js';
 import { networkInterfaces } from 'node:os';
 import { promises as dns } from 'node:dns';
 import {
@@ -16,6 +17,8 @@ import {
   UsageError,
   createSyslog,
   installLifecycle,
+  acquireLock,
+  type Lock,
   loadAddressListFile,
   tryParseAddress,
   parsePrefix,
@@ -29,6 +32,10 @@ import {
 import { loadPortsentryConfig, type PortsentryConfig } from './config.js';
 import { TriggerEngine } from './core/trigger.js';
 import { ClassicListeners, type ClassicProbe } from './adapters/input/classic.js';
+import { Responder } from './respond.js';
+import { serveControl, type ControlRequest } from './adapters/control.js';
+import { scanMessage } from './core/classify.js';
+import type { Server } from 'node:net';
 import { replay, startStealth, STEALTH_MODES, type StealthContext, type StealthRun } from './stealth.js';
 
 /** What the CLI hands the daemon. */
@@ -66,9 +73,31 @@ function load(path: string): Loaded {
     }
   }
   const local = localNetwork();
-  // Every local address, so a spoofed probe "from" this host can never make it act against itself.
-  for (const a of local.addresses) ignore.add(makePrefix(a, a.family === 4 ? 32 : 128));
+  // Every local address, the gateways and the name servers, so a spoofed probe "from" them can never
+  // make this host cut itself off.
+  for (const a of [...local.addresses, ...infrastructure()]) ignore.add(makePrefix(a, a.family === 4 ? 32 : 128));
   return { cfg, ignore: ignore.freeze(), ignoreListOnly: listOnly.freeze(), local };
+}
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Default gateways (IPv4, IPv6) and configured name servers. */
+function infrastructure(): IpAddress[] {
+  const texts = [
+    ...parseProcRouteGateways(readOr('/proc/net/route')),
+    ...parseIpv6RouteGateways(readOr('/proc/net/ipv6_route')),
+    ...parseResolvConfNameservers(readOr('/etc/resolv.conf')),
+  ];
+  return texts.flatMap((t) => {
+    const a = tryParseAddress(t);
+    return a ? [a] : [];
+  });
 }
 
 /** This host's addresses, what it answers to, and the interfaces that carry addresses. */
@@ -153,7 +182,6 @@ async function resolveName(ip: string, ms: number): Promise<string> {
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   checkModes(opts.modes, opts.replay !== undefined);
   let state = load(opts.configPath);
-  if (opts.replay === undefined) checkBlocking(state.cfg, opts.modes);
 
   const log: Syslog = createSyslog({
     ident: 'portsentry',
@@ -167,9 +195,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     own: () => state.local.own,
     interfaces: () => state.local.interfaces,
     name: (ip) => (state.cfg.resolveHost ? resolveName(ip, 500) : Promise.resolve(ip)),
-    // Blocking is refused at start-up in this build, so the level here is always 0.
-    responseLines: (proto) => [`attackalert: Ignoring ${proto.toUpperCase()} response per configuration file setting.`],
+    onDetection: (probe, name) => {
+      const address = tryParseAddress(probe.source);
+      if (!address || responder === undefined) return;
+      const mode = opts.modes.find((m) => m.endsWith(probe.proto) && STEALTH_MODES.includes(m)) ?? (probe.proto === 'tcp' ? 'stcp' : 'sudp');
+      void responder.onDetection({ address, proto: probe.proto, port: probe.port, mode, time: probe.time, reason: scanMessage(probe.kind, probe.flags).trim(), name });
+    },
   };
+  let responder: Responder | undefined;
   if (opts.replay !== undefined) {
     try {
       replay(opts.replay, state.cfg, opts.modes, state.ignoreListOnly, log);
@@ -205,8 +238,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     const P = p.proto.toUpperCase();
     const report = (name: string): void => {
       log.notice(`attackalert: Connect from host: ${name}/${ip} to ${P} port: ${p.port}`);
-      // Blocking is refused at start-up in this build, so the level here is always 0.
-      log.notice(`attackalert: Ignoring ${P} response per configuration file setting.`);
+      void responder?.onDetection({ address: addr, proto: p.proto, port: p.port, mode: p.proto, time: p.time, reason: 'Connect', name });
     };
     if (state.cfg.resolveHost) void resolveName(ip, 500).then(report);
     else report(ip);
@@ -247,11 +279,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       log.notice('securityalert: PortSentry is shutting down');
       stealth?.stop();
       await listeners.stop();
+      control?.close();
+      await responder?.close();
+      lock?.release();
       await log.close();
     },
     onReload: async () => {
       const next = load(opts.configPath);
-      checkBlocking(next.cfg, opts.modes);
       const old = state.cfg;
       state = next;
       if (old.tcpPorts.join() !== next.cfg.tcpPorts.join() || old.udpPorts.join() !== next.cfg.udpPorts.join()) {
@@ -261,6 +295,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       }
       if (old.scanTrigger !== next.cfg.scanTrigger) engines.clear();
       stealth?.reload(next.cfg);
+      responder?.reload(next.cfg);
       log.notice(`adminalert: configuration reloaded from ${opts.configPath}`);
     },
     onReloadError: (err) => {
@@ -270,14 +305,36 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     exit: false,
   });
   const classicModes = opts.modes.filter((m) => CLASSIC.includes(m));
+  let lock: Lock | undefined;
+  let control: Server | undefined;
   try {
+    // One daemon per state file: two would overwrite each other's blocks.
+    let stateFile: string | undefined = state.cfg.stateFile;
+    try {
+      lock = acquireLock(`${stateFile}.lock`);
+    } catch (e) {
+      const code = ((e as Error & { cause?: NodeJS.ErrnoException }).cause ?? (e as NodeJS.ErrnoException)).code;
+      if (process.geteuid?.() !== 0 && (code === 'EACCES' || code === 'EPERM' || /EACCES|permission/i.test((e as Error).message))) {
+        log.notice(`adminalert: cannot keep state in ${stateFile} without root: blocks will not survive a restart, and portsentry list/unblock/flush cannot reach this process`);
+        stateFile = undefined;
+      } else {
+        throw new UnavailableError('TS_NOT_AVAILABLE', `another portsentry already uses STATE_FILE ${stateFile} (${(e as Error).message}); run every mode in one process (e.g. -atcp -audp) or give each its own STATE_FILE`);
+      }
+    }
+    responder = await Responder.create(state.cfg, opts.modes, log, { stateFile });
+    const r = responder;
+    if (stateFile !== undefined) control = await serveControl(`${stateFile}.sock`, (req) => controlRequest(r, req));
     if (classicModes.length > 0 && (await bindAll(state.cfg)) === 0) {
       throw new UnavailableError('TS_NOT_AVAILABLE', 'no port could be bound; nothing to watch');
     }
     if (opts.modes.some((m) => STEALTH_MODES.includes(m))) stealth = startStealth(state.cfg, opts.modes, stealthCtx);
   } catch (e) {
     lc.uninstall();
+    stealth?.stop();
     await listeners.stop();
+    control?.close();
+    await responder?.close();
+    lock?.release();
     await log.close();
     throw e;
   }
@@ -285,6 +342,26 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   await lc.stopped;
   return 0;
+}
+
+/** Answers `portsentry list | unblock | flush` from a running daemon. */
+async function controlRequest(r: Responder, req: ControlRequest): Promise<unknown> {
+  switch (req.op) {
+    case 'list':
+      return r.store.all();
+    case 'unblock': {
+      const a = tryParseAddress(req.address);
+      if (!a) throw new Error(`not an address: ${req.address}`);
+      const rec = await r.unblock(a, 'portsentry unblock');
+      return rec ?? null;
+    }
+    case 'flush':
+      return r.flush('portsentry flush');
+    default: {
+      const never: never = req;
+      return never;
+    }
+  }
 }
 
 /** At most one TCP and one UDP mode (1.2 ran one mode per process); --replay takes stealth modes only. */
@@ -298,13 +375,3 @@ function checkModes(modes: readonly Mode[], isReplay: boolean): void {
   }
 }
 
-function checkBlocking(cfg: PortsentryConfig, modes: readonly Mode[]): void {
-  const usesTcp = modes.some((m) => m.endsWith('tcp'));
-  const usesUdp = modes.some((m) => m.endsWith('udp'));
-  if ((usesTcp && cfg.blockTcp !== 0) || (usesUdp && cfg.blockUdp !== 0)) {
-    throw new UnavailableError(
-      'TS_NOT_AVAILABLE',
-      `${cfg.file}: BLOCK_TCP/BLOCK_UDP other than "0" asks for blocking, which is not available in this build yet; set them to "0" (log only) meanwhile`,
-    );
-  }
-}

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { TriSentryError, formatPrefix, type Mode, type ReadonlyAddressSet, type Syslog } from '@trisentry/shared';
 import type { PortsentryConfig } from './config.js';
 import { buildCaptureFilter, selectedPorts, type PortSelection } from './core/bpf.js';
-import { replayContext, StealthDetector, type DetectorEvent, type FrameContext, type HostSockets, type WatchProto } from './core/detect.js';
+import { replayContext, StealthDetector, type DetectorEvent, type FrameContext, type HostSockets, type Probe, type WatchProto } from './core/detect.js';
 import { eventLines } from './core/messages.js';
 import { isSupportedLinkType } from './core/linktype.js';
 import { readPcap } from './core/pcapfile.js';
@@ -31,8 +31,8 @@ export interface StealthContext {
   interfaces(): readonly string[];
   /** Name for an address (RESOLVE_HOST), or the address itself; never slower than its timeout. */
   name(ip: string): Promise<string>;
-  /** The lines that follow a detection (the response, or why there is none). */
-  responseLines(proto: WatchProto): string[];
+  /** Called after a detection's lines are logged: decide and respond. */
+  onDetection(probe: Probe, name: string): void;
 }
 
 /** The watched ports of each protocol, from the modes and the config. */
@@ -174,7 +174,7 @@ export function startStealth(cfg0: PortsentryConfig, modes: readonly Mode[], ctx
     const ip = e.type === 'detection' ? e.probe.source : e.source;
     void ctx.name(ip).then((name) => {
       for (const line of eventLines(e, name)) log.notice(line);
-      if (e.type === 'detection') for (const line of ctx.responseLines(e.probe.proto)) log.notice(line);
+      if (e.type === 'detection') ctx.onDetection(e.probe, name);
     });
   };
 

@@ -67,6 +67,8 @@ export const ERROR_CODES = Object.freeze({
   LAB_COMMAND: { exit: EXIT.OSERR, summary: 'A lab command (ip, netns exec) failed.' },
   PS_PCAP_OPEN: { exit: EXIT.UNAVAILABLE, summary: 'A packet capture cannot be opened (no privilege, no such interface, cap not built, filter rejected).' },
   PS_REPLAY_READ: { exit: EXIT.DATAERR, summary: 'A --replay file cannot be read or is not a pcap capture of a supported link type.' },
+  PS_FIREWALL: { exit: EXIT.OSERR, summary: 'A firewall backend command (nft, ipset, iptables, ip route) failed or timed out; the message carries the tool\'s stderr.' },
+  PS_FIREWALL_UNAVAILABLE: { exit: EXIT.UNAVAILABLE, summary: 'The chosen firewall backend cannot work on this host (its tool is missing or is not permitted to change the firewall).' },
   TS_NOT_AVAILABLE: { exit: EXIT.UNAVAILABLE, summary: 'A sentry or feature is not available in this build or on this host.' },
   TS_CHILD_FAILED: { exit: EXIT.SOFTWARE, summary: 'A sentry started by trisentry exited with an error.' },
 } as const satisfies Record<string, CodeInfo>);

@@ -36,7 +36,10 @@ export function distinct(xs: readonly string[]): string[] {
 /** Writes a classic portsentry.conf from `KEY -> value` pairs (or raw lines) and returns its path. */
 export function writeConf(dir: string, name: string, lines: readonly (readonly [string, string] | string)[]): string {
   const path = join(dir, name);
-  writeFileSync(path, lines.map((l) => (typeof l === 'string' ? l : `${l[0]}="${l[1]}"`)).join('\n') + '\n');
+  const text = lines.map((l) => (typeof l === 'string' ? l : `${l[0]}="${l[1]}"`));
+  // Blocks, their lock and control socket stay in the test's own directory, never /var/lib.
+  if (!text.some((l) => l.trim().startsWith('STATE_FILE='))) text.push(`STATE_FILE="${join(dir, 'portsentry.state.json')}"`);
+  writeFileSync(path, text.join('\n') + '\n');
   return path;
 }
 

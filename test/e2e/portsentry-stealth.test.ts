@@ -42,7 +42,14 @@ async function withStealth(lab: L, conf: (dir: string, ignore: string) => string
   let d: Daemon | undefined;
   try {
     d = await startDaemon(lab, conf(dir, ignore), modes);
-    await body(d);
+    try {
+      await body(d);
+    } catch (e) {
+      // Stop it politely first: its statistics lines at shutdown say what it saw.
+      d.child.kill('SIGTERM');
+      await d.exitWithin(STEP_MS);
+      throw new Error(`${(e as Error).message.split('\n--- portsentry stderr')[0]}\n--- portsentry stderr, to shutdown ---\n${d.lines().join('\n')}`, { cause: e });
+    }
     d.child.kill('SIGTERM');
     const end = await d.exitWithin(STEP_MS);
     assert.deepEqual(end, { code: 0, signal: null }, `stops with status 0 on SIGTERM:\n${d.lines().join('\n')}`);

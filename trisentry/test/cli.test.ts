@@ -21,7 +21,7 @@ function suite(extra = ''): string {
   const port = 42000 + Math.floor(Math.random() * 900);
   writeFileSync(
     join(dir, 'portsentry.conf'),
-    `TCP_PORTS="${port}"\nUDP_PORTS="${port}"\nIGNORE_FILE="portsentry.ignore"\nBLOCK_TCP="0"\nBLOCK_UDP="0"\nSCAN_TRIGGER="0"\n`,
+    `TCP_PORTS="${port}"\nUDP_PORTS="${port}"\nIGNORE_FILE="portsentry.ignore"\nBLOCK_TCP="0"\nBLOCK_UDP="0"\nSCAN_TRIGGER="0"\nSTATE_FILE="state/portsentry.state.json"\n`,
   );
   writeFileSync(join(dir, 'portsentry.ignore'), '127.0.0.1\n');
   writeFileSync(

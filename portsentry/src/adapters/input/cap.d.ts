@@ -54,11 +54,12 @@ declare module 'cap' {
       /**
        * Starts capturing on `device` with the BPF `filter` ('' = everything), a kernel buffer of
        * `bufSize` bytes, copying each frame into `buffer` (truncating to its length). `promisc`
-       * defaults to true. Returns the link type: 'ETHERNET', 'NULL', 'RAW', 'LINKTYPE_LINUX_SLL',
+       * defaults to true; `snaplen` (64..262144, patched in) defaults to 65535 — keep it small, since
+       * with immediate mode every kernel ring slot is snaplen bytes. Returns the link type: 'ETHERNET', 'NULL', 'RAW', 'LINKTYPE_LINUX_SLL',
        * 'IEEE802_11_RADIO' or 'Unknown linktype N'. Throws an Error with libpcap's reason on failure,
        * leaving the instance closed.
        */
-      open(device: string, filter: string, bufSize: number, buffer: Buffer, promisc?: boolean): string;
+      open(device: string, filter: string, bufSize: number, buffer: Buffer, promisc?: boolean, snaplen?: number): string;
 
       /** Stops capturing. True if a capture was open, false if there was nothing to close. */
       close(): boolean;

@@ -64,6 +64,14 @@ function capModule(): CapExports {
 // truncates to the buffer, which the decoder then sees as a short capture (handled, not a crash).
 const FRAME_BUFFER = 65_536;
 
+/**
+ * Bytes captured per frame. Headers are all the detector reads (link + VLAN tags + IP + extension
+ * headers + TCP with options fit in far less); the payload length comes from the IP length fields.
+ * It matters for loss: in immediate mode every slot of the kernel ring is this size, so 1 KiB slots
+ * make a 32 MiB buffer hold ~30,000 frames where libpcap's default 64 KiB held ~500.
+ */
+const SNAPLEN = 1024;
+
 /** See the module comment. */
 export class PacketCapture {
   private handles: Handle[] = [];
@@ -147,7 +155,7 @@ export class PacketCapture {
     try {
       // Not promiscuous: like 1.2's raw socket, only what is addressed to this host (the detector
       // checks the destination as well, for bridges and interfaces someone else made promiscuous).
-      name = cap.open(iface, filter, this.opts.bufferBytes, buf, false);
+      name = cap.open(iface, filter, this.opts.bufferBytes, buf, false, SNAPLEN);
     } catch (e) {
       throw new UnavailableError('PS_PCAP_OPEN', `cannot capture on ${iface}: ${(e as Error).message}`);
     }

@@ -1,0 +1,2 @@
+/** Response adapters: the native firewall backends (see firewall.ts for the contract). */
+export * from './firewall.js';
