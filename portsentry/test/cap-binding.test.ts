@@ -218,3 +218,34 @@ test('collected Cap objects, open or never opened, do not crash the process', { 
     receiver.close();
   }
 });
+
+test('setFilter replaces the filter of an open handle in place', { skip }, async () => {
+  const { Cap } = loadedCap();
+  const a = await bindLoopback();
+  const b = await bindLoopback();
+  const sender = createSocket('udp4');
+  const cap = new Cap();
+  const buf = Buffer.alloc(65_536);
+  const seen: string[] = [];
+  try {
+    const pa = a.address().port;
+    const pb = b.address().port;
+    cap.open('lo', `udp and dst port ${pa}`, 1 << 20, buf, false, 1024);
+    cap.on('packet', (n: number) => seen.push(buf.subarray(0, n).toString('latin1').replace(/^[\s\S]*?(to-\w+-\d)$/, '$1')));
+    await send(sender, Buffer.from('to-a-1'), pa);
+    await new Promise((r) => setTimeout(r, 100));
+    cap.setFilter(`udp and dst port ${pb}`);
+    await send(sender, Buffer.from('to-a-2'), pa);
+    await send(sender, Buffer.from('to-b-1'), pb);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(seen, ['to-a-1', 'to-b-1']);
+    assert.throws(() => cap.setFilter('not a filter ((('), /syntax|parse|error/i);
+    cap.close();
+    assert.throws(() => cap.setFilter('udp'), /not currently capturing/i);
+  } finally {
+    cap.close();
+    sender.close();
+    a.close();
+    b.close();
+  }
+});

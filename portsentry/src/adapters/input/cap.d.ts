@@ -62,6 +62,9 @@ declare module 'cap' {
       open(device: string, filter: string, bufSize: number, buffer: Buffer, promisc?: boolean, snaplen?: number): string;
 
       /** Stops capturing. True if a capture was open, false if there was nothing to close. */
+      /** Replaces the BPF filter of the open handle in place (patched in). Throws libpcap's reason. */
+      setFilter(filter: string): void;
+
       close(): boolean;
 
       /** libpcap's counters. Throws an Error when the handle is not open or pcap_stats fails. */

@@ -5,9 +5,7 @@
  * One libpcap handle per interface ("any" when none are configured), each with the kernel BPF filter
  * from core/bpf.ts, so ordinary traffic never leaves the kernel. Frames are handed to the caller in
  * one reused buffer per handle: the caller must finish with the bytes before returning (the
- * detector copies what it keeps). Changing the filter opens the new handle before closing the old
- * one (make before break), so no probe slips through during the swap; a frame may then be seen twice,
- * which the trigger engine tolerates.
+ * detector copies what it keeps). Changing the filter replaces it in place on the open handles.
  *
  * libpcap's own counters (packets received by the filter, dropped because the buffer was full,
  * dropped by the interface) are read on demand; the daemon logs every increase of the drop count,
@@ -99,20 +97,24 @@ export class PacketCapture {
     this.handles = opened;
   }
 
-  /** Replaces the filter on every handle, opening the new handles before closing the old ones. */
+  /**
+   * Replaces the filter on every handle in place (pcap_setfilter: the kernel swaps the program
+   * atomically, so nothing slips through and nothing is counted twice). All or nothing: when one
+   * handle refuses the new filter, the ones already changed get the old one back, and it throws.
+   */
   setFilter(filter: string): void {
     if (filter === this.filter) return;
-    const next: Handle[] = [];
+    const done: Handle[] = [];
     try {
-      for (const iface of this.interfaces) next.push(this.openOne(iface, filter));
+      for (const h of this.handles) {
+        h.cap.setFilter(filter);
+        done.push(h);
+      }
     } catch (e) {
-      for (const h of next) h.cap.close();
-      throw e;
+      for (const h of done) h.cap.setFilter(this.filter);
+      throw new UnavailableError('PS_PCAP_OPEN', `cannot change the capture filter: ${(e as Error).message}`);
     }
-    const old = this.handles;
-    this.handles = next;
     this.filter = filter;
-    for (const h of old) this.retire(h);
   }
 
   /** libpcap's counters per interface, including handles already replaced by a filter change. */
