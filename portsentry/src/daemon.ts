@@ -7,10 +7,9 @@
  * per process. Blocking responses are refused at start-up with exit 69 and a message saying so,
  * never pretended.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { parseIpv6RouteGateways, parseProcRouteGateways, parseResolvConfNameservers } from './core/localnet.js';
 import { networkInterfaces } from 'node:os';
-import { promises as dns } from 'node:dns';
 import {
   ConfigErrors,
   UnavailableError,
@@ -33,6 +32,7 @@ import { loadPortsentryConfig, type PortsentryConfig } from './config.js';
 import { TriggerEngine } from './core/trigger.js';
 import { ClassicListeners, type ClassicProbe } from './adapters/input/classic.js';
 import { Responder } from './respond.js';
+import { resolveName } from './adapters/resolve.js';
 import { serveControl, type ControlRequest } from './adapters/control.js';
 import { scanMessage } from './core/classify.js';
 import type { Server } from 'node:net';
@@ -63,7 +63,11 @@ interface Loaded {
 }
 
 function load(path: string): Loaded {
-  const cfg = loadPortsentryConfig(path);
+  return withIgnore(loadPortsentryConfig(path));
+}
+
+/** Reads the ignore file of `cfg` and adds this host's own, gateway and name-server addresses. */
+function withIgnore(cfg: PortsentryConfig): Loaded {
   const ignore = new AddressSet();
   const listOnly = new AddressSet();
   if (cfg.ignoreFile) {
@@ -154,26 +158,6 @@ export function checkPortsentryConfig(path: string): PortsentryConfig {
   return load(path).cfg;
 }
 
-const HOSTNAME_OK = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})$/;
-
-/** Reverse lookup that never delays detection beyond `ms` and never returns unsafe text. */
-async function resolveName(ip: string, ms: number): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const names = await Promise.race([
-      dns.reverse(ip),
-      new Promise<string[]>((r) => {
-        timer = setTimeout(() => r([]), ms);
-      }),
-    ]);
-    const n = names[0];
-    return n !== undefined && HOSTNAME_OK.test(n) ? n : ip;
-  } catch {
-    return ip;
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
-}
 
 /**
  * Runs portsentry until a stop signal. Resolves with the exit status. Throws ConfigErrors (78) or
@@ -340,7 +324,20 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   }
   log.notice('adminalert: PortSentry is now active and listening.');
 
+  // The ignore file is re-read when it changes (not only on SIGHUP): an administrator adding a
+  // friend expects it to take effect. A broken file keeps the list in force and says why.
+  const watched = state.cfg.ignoreFile;
+  const onIgnoreChange = (): void => {
+    try {
+      state = withIgnore(state.cfg);
+      log.notice(`adminalert: ignore list re-read from ${watched} after it changed`);
+    } catch (e) {
+      log.notice(`adminalert: ERROR: ${watched} changed but cannot be used, keeping the previous ignore list: ${(e as Error).message.split('\n').join('; ')}`);
+    }
+  };
+  if (watched !== undefined) watchFile(watched, { interval: 1000, persistent: false }, onIgnoreChange);
   await lc.stopped;
+  if (watched !== undefined) unwatchFile(watched, onIgnoreChange);
   return 0;
 }
 

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labSkipReason, missingTools, tcpConnect, waitFor, withLab } from '../lab/lab.js';
@@ -37,8 +37,11 @@ function caseDir(lab: L): { dir: string; ignore: string } {
   return { dir, ignore };
 }
 
+let ignoreFile = '';
+
 async function withStealth(lab: L, conf: (dir: string, ignore: string) => string, modes: readonly string[], body: (d: Daemon) => Promise<void>): Promise<void> {
   const { dir, ignore } = caseDir(lab);
+  ignoreFile = ignore;
   let d: Daemon | undefined;
   try {
     d = await startDaemon(lab, conf(dir, ignore), modes);
@@ -152,6 +155,16 @@ test('portsentry stealth and advanced modes in the scan lab', { skip: skip ?? fa
         await d.waitUntil((m) => m.filter((x) => x === alert('TCP SYN/Normal scan', scan.ipv4, 'TCP', P.S)).length >= 2, 'marker probe');
         const named = d.messages().filter((m) => m.includes(friend.ipv4) || m.includes(friend.ipv6));
         assert.deepEqual(named, [], 'the ignored host is never named');
+
+        // Adding the scanner to the ignore file takes effect without a SIGHUP.
+        appendFileSync(ignoreFile, `${scan.ipv4}\n`);
+        await d.waitMatch(/^adminalert: ignore list re-read from .*portsentry\.ignore after it changed$/, 'ignore file re-read');
+        const before = d.messages().length;
+        await hping(lab, 'scan', ['-S', '-p', String(P.S), v4]);
+        await hping(lab, 'scan', ['-S', '-p', String(P.F), v4]);
+        await nmap(lab, 'scan', ['-6', '-sS', '-p', String(P.V6), v6]);
+        await waitAlert(d, alert('TCP SYN/Normal scan', scan.ipv6, 'TCP', P.V6), 'TCP');
+        assert.deepEqual(d.messages().slice(before).filter((m) => m.includes(`${scan.ipv4}/`)), [], 'the newly ignored address is silent, its IPv6 twin is not');
       });
     });
 
