@@ -11,7 +11,7 @@ import { replayContext, StealthDetector, type DetectorEvent, type FrameContext, 
 import { eventLines } from './core/messages.js';
 import { isSupportedLinkType } from './core/linktype.js';
 import { readPcap } from './core/pcapfile.js';
-import { TriggerEngine } from './core/trigger.js';
+import { OncePerWindow } from './core/trigger.js';
 import { PacketCapture, type CaptureCounters } from './adapters/input/capture.js';
 import { SocketWatcher } from './adapters/input/sockets.js';
 
@@ -131,7 +131,7 @@ export function startStealth(cfg0: PortsentryConfig, modes: readonly Mode[], ctx
   let detector = newDetector(cfg, plan);
   // Sources already told about for a hidden header or broken IP header: one line per source per
   // window, the rest counted, so a spoofed flood of garbage cannot flood the log.
-  const oddities = new TriggerEngine({ trigger: 1, windowMs: cfg.scanTriggerWindowMs, maxSources: 4096 });
+  const oddities = new OncePerWindow(cfg.scanTriggerWindowMs, 4096);
   let capture: PacketCapture | undefined;
 
   const sockets = new SocketWatcher({
@@ -170,7 +170,7 @@ export function startStealth(cfg0: PortsentryConfig, modes: readonly Mode[], ctx
   };
 
   const report = (e: DetectorEvent): void => {
-    if (e.type !== 'detection' && oddities.observe(`${e.type}|${e.source}`, e.time).count > 1) return;
+    if (e.type !== 'detection' && !oddities.shouldReport(`${e.type}|${e.source}`, e.time)) return;
     const ip = e.type === 'detection' ? e.probe.source : e.source;
     void ctx.name(ip).then((name) => {
       for (const line of eventLines(e, name)) log.notice(line);
@@ -305,14 +305,14 @@ export function replayCapture(bytes: Uint8Array, file: string, cfg: PortsentryCo
   }
   const detector = newDetector(cfg, stealthPlan(cfg, modes));
   const fc = replayContext(ignore);
-  const oddities = new TriggerEngine({ trigger: 1, windowMs: cfg.scanTriggerWindowMs, maxSources: 4096 });
+  const oddities = new OncePerWindow(cfg.scanTriggerWindowMs, 4096);
   const lines: string[] = [];
   let detections = 0;
   for (const rec of r.records) {
     const time = rec.seconds * 1000 + Math.floor(rec.nanos / 1e6);
     const e = detector.process(rec.data, r.header.linkType, rec.data.length, time, fc);
     if (e === null) continue;
-    if (e.type !== 'detection' && oddities.observe(`${e.type}|${e.source}`, e.time).count > 1) continue;
+    if (e.type !== 'detection' && !oddities.shouldReport(`${e.type}|${e.source}`, e.time)) continue;
     if (e.type === 'detection') detections++;
     lines.push(...eventLines(e, e.type === 'detection' ? e.probe.source : e.source));
   }

@@ -38,3 +38,11 @@ test('a flood of spoofed one-shot sources cannot evict an active scanner, and me
   assert.ok(e.stats().tracked <= 1000);
   assert.ok(e.stats().evicted >= 99_000);
 });
+
+test('the window slides: the last N probes within the window trigger, whenever they come', () => {
+  const e = new TriggerEngine({ trigger: 3, windowMs: 60_000, maxSources: 10 });
+  assert.equal(e.observe('a', 0).triggered, false);
+  assert.equal(e.observe('a', 50_000).triggered, false);
+  assert.equal(e.observe('a', 70_000).triggered, false, 'the probe at 0 has left the window');
+  assert.equal(e.observe('a', 80_000).triggered, true, '50 s, 70 s and 80 s are within one minute');
+});

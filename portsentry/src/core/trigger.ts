@@ -3,7 +3,7 @@
  * SCAN_TRIGGER. Pure: time comes from the caller (the packet or connection), never from a clock.
  *
  * 1.2 kept one 50-slot ring shared by every host, so a busy scanner could push a slow one out and a
- * flood of spoofed sources wiped everybody's count. Here each source has its own counter within a
+ * flood of spoofed sources wiped everybody's count. Here each source has its own count over a sliding
  * window, and memory is bounded by `maxSources`: when full, the source seen least recently is evicted
  * (LRU). A real scanner keeps probing and so stays at the recent end; a spoofed address that sent a
  * single probe is the first to go. Lookups and updates are O(1) (a Map kept in recency order).
@@ -20,9 +20,8 @@ export interface TriggerOptions {
 }
 
 interface SourceCount {
-  count: number;
-  first: number;
-  last: number;
+  /** Times of the most recent probes, oldest first, at most `trigger` of them. */
+  times: number[];
 }
 
 /** What one probe did to its source's count. */
@@ -40,17 +39,19 @@ export class TriggerEngine {
 
   constructor(private readonly opts: TriggerOptions) {}
 
-  /** Records one probe from `source` (a canonical address string) at time `now` (ms). */
+  /**
+   * Records one probe from `source` (a canonical address string) at time `now` (ms). The count is
+   * over a sliding window: the probes of the last `windowMs`, this one included, so three probes
+   * within a minute trigger SCAN_TRIGGER=3 whenever they come. Only the newest `trigger` times are
+   * kept per source, which is all the decision needs.
+   */
   observe(source: string, now: number): TriggerResult {
     const need = Math.max(1, this.opts.trigger);
     let s = this.sources.get(source);
-    if (s && now - s.first > this.opts.windowMs) s = undefined; // window over: start counting again
     if (s) {
       this.sources.delete(source); // re-insert to move it to the recent end
-      s.count++;
-      s.last = now;
     } else {
-      s = { count: 1, first: now, last: now };
+      s = { times: [] };
       if (this.sources.size >= this.opts.maxSources) {
         const oldest = this.sources.keys().next();
         if (!oldest.done) {
@@ -59,8 +60,12 @@ export class TriggerEngine {
         }
       }
     }
+    const t = s.times;
+    t.push(now);
+    while (t.length > 0 && now - t[0]! > this.opts.windowMs) t.shift();
+    if (t.length > need) t.shift();
     this.sources.set(source, s);
-    return { triggered: s.count >= need, count: s.count };
+    return { triggered: t.length >= need, count: t.length };
   }
 
   /** Forgets a source (after an unblock, for example). */
@@ -71,5 +76,31 @@ export class TriggerEngine {
   /** Sources tracked now, and how many were evicted to keep within `maxSources`. */
   stats(): { readonly tracked: number; readonly evicted: number } {
     return { tracked: this.sources.size, evicted: this.evictedCount };
+  }
+}
+
+/**
+ * "Report once per key per window": true the first time a key is seen, then false until `windowMs`
+ * has passed since that report. Bounded like TriggerEngine (least recently seen forgotten first).
+ * Used for lines a spoofed flood could otherwise repeat without end (broken IP headers, fragments).
+ */
+export class OncePerWindow {
+  private readonly last = new Map<string, number>();
+
+  constructor(private readonly windowMs: number, private readonly maxKeys: number) {}
+
+  /** Whether to report `key` at time `now`. */
+  shouldReport(key: string, now: number): boolean {
+    const t = this.last.get(key);
+    if (t !== undefined && now - t <= this.windowMs) {
+      return false;
+    }
+    this.last.delete(key);
+    this.last.set(key, now);
+    if (this.last.size > this.maxKeys) {
+      const oldest = this.last.keys().next();
+      if (oldest.done !== true) this.last.delete(oldest.value);
+    }
+    return true;
   }
 }
