@@ -69,6 +69,8 @@ export const NEW_KEYS = [
   'HOSTS_DENY_FILE',
   /** Where active blocks are kept across restarts. */
   'STATE_FILE',
+  /** "1": with nftables and a stealth mode, the kernel blocks a prober on its first packet itself. */
+  'FAST_PATH',
 ] as const;
 
 /** Names BLOCK_BACKEND accepts. */
@@ -132,6 +134,8 @@ export interface PortsentryConfig {
   readonly hostsDenyFile: string;
   /** STATE_FILE (default next to HISTORY_FILE, else /var/lib/portsentry/portsentry.state.json). */
   readonly stateFile: string;
+  /** FAST_PATH (default on). */
+  readonly fastPath: boolean;
   /** Notes for the administrator (repeated keys), `file:line: ...`. */
   readonly warnings: readonly string[];
 }
@@ -262,6 +266,7 @@ export function interpretClassic(c: ClassicConfig): PortsentryConfig {
     dryRun: int('DRY_RUN', 0, 1, 0) === 1,
     hostsDenyFile: path('HOSTS_DENY_FILE') ?? '/etc/hosts.deny',
     stateFile,
+    fastPath: int('FAST_PATH', 0, 1, 1) === 1,
     warnings: c.warnings,
   };
   const hd = get('KILL_HOSTS_DENY');

@@ -185,8 +185,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       const mode = opts.modes.find((m) => m.endsWith(probe.proto) && STEALTH_MODES.includes(m)) ?? (probe.proto === 'tcp' ? 'stcp' : 'sudp');
       void responder.onDetection({ address, proto: probe.proto, port: probe.port, mode, time: probe.time, reason: scanMessage(probe.kind, probe.flags).trim(), name });
     },
+    onWatched: (w) => {
+      lastWatched = w;
+      if (fastStarted) void responder?.setFastPathWatched(w).catch((e: unknown) => log.warning(`adminalert: ERROR: could not update the kernel fast path's ports: ${(e as Error).message}`));
+    },
   };
   let responder: Responder | undefined;
+  let lastWatched: { readonly tcp: readonly number[]; readonly udp: readonly number[] } = { tcp: [], udp: [] };
+  let fastStarted = false;
   if (opts.replay !== undefined) {
     try {
       replay(opts.replay, state.cfg, opts.modes, state.ignoreListOnly, log);
@@ -280,6 +286,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       if (old.scanTrigger !== next.cfg.scanTrigger) engines.clear();
       stealth?.reload(next.cfg);
       responder?.reload(next.cfg);
+      await responder?.setFastPathAllowed([...state.ignore]);
       log.notice(`adminalert: configuration reloaded from ${opts.configPath}`);
     },
     onReloadError: (err) => {
@@ -311,7 +318,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (classicModes.length > 0 && (await bindAll(state.cfg)) === 0) {
       throw new UnavailableError('TS_NOT_AVAILABLE', 'no port could be bound; nothing to watch');
     }
-    if (opts.modes.some((m) => STEALTH_MODES.includes(m))) stealth = startStealth(state.cfg, opts.modes, stealthCtx);
+    if (opts.modes.some((m) => STEALTH_MODES.includes(m))) {
+      stealth = startStealth(state.cfg, opts.modes, stealthCtx);
+      await responder.startFastPath([...state.ignore], lastWatched, stealth.interfaces);
+      fastStarted = true;
+    }
   } catch (e) {
     lc.uninstall();
     stealth?.stop();
@@ -331,6 +342,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     try {
       state = withIgnore(state.cfg);
       log.notice(`adminalert: ignore list re-read from ${watched} after it changed`);
+      void responder?.setFastPathAllowed([...state.ignore]).catch((e: unknown) => log.warning(`adminalert: ERROR: could not update the kernel fast path's allow list: ${(e as Error).message}`));
     } catch (e) {
       log.notice(`adminalert: ERROR: ${watched} changed but cannot be used, keeping the previous ignore list: ${(e as Error).message.split('\n').join('; ')}`);
     }

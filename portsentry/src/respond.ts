@@ -4,6 +4,7 @@
  * and lift blocks when they expire. The daemon calls {@link Responder.onDetection} once per detection,
  * after the detection's own lines.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { tryParseAddress, type IpAddress, type Mode, type Syslog } from '@trisentry/shared';
 import type { PortsentryConfig } from './config.js';
 import { Decider, type DecidePolicy } from './core/decide.js';
@@ -11,6 +12,8 @@ import { BlockStore, type BlockRecord } from './adapters/state.js';
 import { createBackend, detectBackend, type BackendName, type FirewallBackend } from './adapters/response/firewall.js';
 import { runClassicResponses } from './adapters/response/classic.js';
 import { BlockFiles } from './adapters/response/files.js';
+import { createFastPath, fastPathSupport, type NftFastPath, type WatchedPorts } from './adapters/response/fastpath.js';
+import type { IpPrefix } from '@trisentry/shared';
 
 /** One detection, as the responder needs it. */
 export interface DetectionFacts {
@@ -46,6 +49,14 @@ function policyOf(cfg: PortsentryConfig): DecidePolicy {
   };
 }
 
+function readFlag(path: string): boolean {
+  try {
+    return readFileSync(path, 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
 function until(expiresAt: number | null): string {
   return expiresAt === null ? 'until unblocked' : `until ${new Date(expiresAt).toISOString()}`;
 }
@@ -57,6 +68,7 @@ export class Responder {
   private expiryTimer: NodeJS.Timeout | undefined;
   /** Addresses whose block is being carried out: a second detection meanwhile is "already blocked". */
   private readonly pending = new Set<string>();
+  private fastPath: NftFastPath | undefined;
 
   private constructor(
     private cfg: PortsentryConfig,
@@ -107,6 +119,65 @@ export class Responder {
     return r;
   }
 
+  /**
+   * Starts the kernel fast path (FAST_PATH="1", nftables, a stealth mode, blocking level 1,
+   * SCAN_TRIGGER 0 or 1, no dry-run): the kernel blocks the source of a probe to a watched port
+   * itself, on the first packet, before this process has read it. `allowed` must hold the whole
+   * ignore list (it is set before any port is watched, so no allowed host can be caught in between).
+   * Logs why when it stays off.
+   */
+  async startFastPath(allowed: readonly IpPrefix[], watched: WatchedPorts, captureOn: readonly string[], opts: ResponderOptions = {}): Promise<void> {
+    const c = this.cfg;
+    if (!c.fastPath) return;
+    const why = ((): string | undefined => {
+      if (this.backend?.name !== 'nftables') return `it needs the nftables backend (this host blocks through ${this.backend?.name ?? 'no backend'})`;
+      if (c.dryRun) return 'DRY_RUN is on';
+      const bridged = captureOn.filter((i) => existsSync(`/sys/class/net/${i}/bridge`));
+      if (bridged.length > 0 && readFlag('/proc/sys/net/bridge/bridge-nf-call-iptables')) {
+        // With br_netfilter the IP hooks run at the bridge port, before a capture on the bridge sees
+        // the frame: the kernel would drop the first probe unseen, and nothing would be logged.
+        return `capture is on bridge ${bridged.join(', ')} with net.bridge.bridge-nf-call-iptables=1, where the kernel would drop probes before portsentry sees them (capture on the bridge's ports with INTERFACES, or set that sysctl to 0)`;
+      }
+      const s = fastPathSupport(c.scanTrigger);
+      return s.enabled ? undefined : s.reason;
+    })();
+    if (why !== undefined) {
+      this.log.notice(`adminalert: kernel fast path off: ${why}`);
+      return;
+    }
+    const tcpOn = this.modes.some((m) => m === 'stcp' || m === 'atcp') && c.blockTcp === 1;
+    const udpOn = this.modes.some((m) => m === 'sudp' || m === 'audp') && c.blockUdp === 1;
+    if (!tcpOn && !udpOn) return;
+    const fp = createFastPath({
+      commandPrefix: opts.commandPrefix,
+      timeoutS: Math.round(c.blockDurationMs / 1000),
+      ratePerMinute: c.blockRate > 0 ? c.blockRate : 100_000,
+      udp: udpOn,
+    });
+    await fp.init({ allowed, watched: this.fastWatched(watched, tcpOn, udpOn) });
+    this.fastPath = fp;
+    this.fastTcp = tcpOn;
+    this.fastUdp = udpOn;
+    this.log.notice(`adminalert: kernel fast path on: the first ${[tcpOn ? 'TCP' : '', udpOn ? 'UDP' : ''].filter(Boolean).join(' and ')} probe to a watched port blocks its source in the kernel (at most BLOCK_RATE a minute)`);
+  }
+
+  private fastTcp = false;
+  private fastUdp = false;
+
+  private fastWatched(w: WatchedPorts, tcp: boolean, udp: boolean): WatchedPorts {
+    return { tcp: tcp ? w.tcp : [], udp: udp ? w.udp : [] };
+  }
+
+  /** The watched ports changed (a service started or stopped). */
+  async setFastPathWatched(w: WatchedPorts): Promise<void> {
+    await this.fastPath?.setWatched(this.fastWatched(w, this.fastTcp, this.fastUdp));
+  }
+
+  /** The ignore list changed. */
+  async setFastPathAllowed(allowed: readonly IpPrefix[]): Promise<void> {
+    await this.fastPath?.setAllowed(allowed);
+  }
+
   /** New policy on reload (the backend stays; changing BLOCK_BACKEND needs a restart). */
   reload(cfg: PortsentryConfig): void {
     if (cfg.blockBackend !== this.cfg.blockBackend) this.log.notice('adminalert: BLOCK_BACKEND takes effect at the next start');
@@ -132,6 +203,8 @@ export class Responder {
         this.log.notice(d.mode === 'tcp' || d.mode === 'udp' ? `attackalert: Host: ${ip} is already blocked. Ignoring` : `attackalert: Host: ${d.name}/${ip} is already blocked Ignoring`);
         return;
       case 'rate-limited':
+        // The kernel fast path may have blocked it already; the policy says no, so lift that.
+        if (this.fastPath !== undefined && !this.store.isBlocked(ip)) void this.fastPath.unblock([d.address]).catch(() => undefined);
         if (dec.firstOfStreak) {
           this.log.warning(`securityalert: Block rate limit reached (BLOCK_RATE ${this.cfg.blockRate} per minute): ${ip} and further scanners are logged but not blocked until the rate falls`);
         }
@@ -184,6 +257,7 @@ export class Responder {
     for (const l of lines) this.log.notice(l);
     if (!ok) {
       this.log.notice(`attackalert: ERROR: Could not block host ${d.name}/${ip} !!`);
+      await this.fastPath?.unblock([d.address]).catch(() => undefined);
       return;
     }
     const rec: BlockRecord = { address: ip, since: d.time, expiresAt: dec.expiresAt, port: d.port, proto: d.proto, mode: d.mode, reason: d.reason, name: d.name };
@@ -201,6 +275,7 @@ export class Responder {
     const ip = address.toString();
     const r = this.store.get(ip);
     if (this.backend !== undefined) await this.backend.unblock([address]);
+    await this.fastPath?.unblock([address]);
     if (r === undefined) return undefined;
     this.store.remove(ip);
     this.persist();
@@ -213,6 +288,7 @@ export class Responder {
   async flush(why: string): Promise<number> {
     const all = this.store.clear();
     if (this.backend !== undefined) await this.backend.flush();
+    await this.fastPath?.flush();
     this.persist();
     for (const f of this.files.values()) await f.reset();
     this.log.notice(`attackalert: All ${all.length} blocks have been lifted (${why})`);
@@ -242,6 +318,11 @@ export class Responder {
   /** Stops the expiry timer and closes the backend (blocks stay in the kernel). */
   async close(): Promise<void> {
     if (this.expiryTimer) clearInterval(this.expiryTimer);
+    // The fast path goes with the process: a kernel that kept blocking on its own while nobody
+    // records it would make blocks the state file does not know. Every block it made was also
+    // recorded and put in the backend's set by the userspace path, so nothing is lost.
+    await this.fastPath?.destroy().catch((e: unknown) => this.log.warning(`adminalert: ERROR: could not remove the kernel fast path: ${(e as Error).message}`));
+    await this.fastPath?.close();
     await this.backend?.close();
   }
 

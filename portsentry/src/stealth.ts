@@ -33,6 +33,8 @@ export interface StealthContext {
   name(ip: string): Promise<string>;
   /** Called after a detection's lines are logged: decide and respond. */
   onDetection(probe: Probe, name: string): void;
+  /** The watched ports without local listeners, at start and whenever they change. */
+  onWatched?(w: { readonly tcp: readonly number[]; readonly udp: readonly number[] }): void;
 }
 
 /** The watched ports of each protocol, from the modes and the config. */
@@ -118,6 +120,8 @@ export interface StealthRun {
   reload(cfg: PortsentryConfig): void;
   /** Logs the statistics and closes the capture. */
   stop(): void;
+  /** The interfaces captured on. */
+  readonly interfaces: readonly string[];
 }
 
 /**
@@ -197,10 +201,22 @@ export function startStealth(cfg0: PortsentryConfig, modes: readonly Mode[], ctx
     onFrame,
   });
   capture.open();
+  ctx.onWatched?.(watchedNow());
   log.notice(`adminalert: Stealth capture on ${capture.interfaces.join(', ')} (IPv4 and IPv6)`);
   sockets.start(500);
 
+  function watchedNow(): { tcp: number[]; udp: number[] } {
+    const free = (proto: WatchProto): number[] => {
+      const sel = plan[proto];
+      if (sel === undefined) return [];
+      const busy = sockets.table.listeningPorts(proto);
+      return selectedPorts(sel).filter((p) => !busy.has(p));
+    };
+    return { tcp: free('tcp'), udp: free('udp') };
+  }
+
   function updateFilter(): void {
+    ctx.onWatched?.(watchedNow());
     if (capture === undefined) return;
     try {
       capture.setFilter(filterFor(plan, cfg, sockets, ownList()));
@@ -226,6 +242,7 @@ export function startStealth(cfg0: PortsentryConfig, modes: readonly Mode[], ctx
   dropTimer.unref();
 
   return {
+    interfaces: capture.interfaces,
     reload(next) {
       const nextPlan = stealthPlan(next, modes);
       const samePorts = JSON.stringify(nextPlan) === JSON.stringify(plan);

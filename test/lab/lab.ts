@@ -307,6 +307,13 @@ class LabImpl<H extends string> implements Lab<H> {
     await ip(['-n', target.ns, 'link', 'add', target.ifname, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
     await this.addAddresses(target);
     await ip(['-n', target.ns, 'link', 'set', target.ifname, 'up']);
+    // The target's bridge stands in for a host's NIC, so bridged frames must not go through the IP
+    // hooks at the bridge port (br_netfilter, when some other software loaded it, turns that on in
+    // every new namespace): there they would be filtered before a capture on the bridge sees them,
+    // which no real NIC does. The sysctls are per namespace; absent when br_netfilter is not loaded.
+    for (const fam of ['iptables', 'ip6tables', 'arptables']) {
+      await runArgv(['ip', 'netns', 'exec', target.ns, 'sysctl', '-q', '-w', `net.bridge.bridge-nf-call-${fam}=0`], { timeoutMs: IP_TIMEOUT_MS, allowFail: true });
+    }
     for (const h of all) {
       if (h === target) continue;
       const port = `${this.prefix}-p${h.index}`;

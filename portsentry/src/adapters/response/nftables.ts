@@ -87,6 +87,9 @@ export class NftablesBackend implements FirewallBackend {
         `add rule ${this.table} prerouting ip6 saddr @blocked6 counter drop`,
       ]);
       this.addUpdatesTimeout = this.reblock === 'probe' && (await this.probeTimeoutUpdate());
+      // Start the warm channel now, with a no-op transaction: starting `nft -i` costs ~20 ms, which
+      // the first block must not pay while a scan is running.
+      await this.batch([`add table ${this.table}`]);
     });
   }
 
