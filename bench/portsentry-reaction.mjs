@@ -131,6 +131,7 @@ function configText(tool, dir, captureIf, fastPathKey) {
       `INTERFACES="${captureIf}"`,
     );
     if (tool === 'fast' && fastPathKey) lines.push('FAST_PATH="1"');
+    if (tool === 'user' && fastPathKey) lines.push('FAST_PATH="0"'); // the default is on: measure the userspace path alone
   }
   return `${lines.join('\n')}\n`;
 }

@@ -154,7 +154,14 @@ export class Responder {
       ratePerMinute: c.blockRate > 0 ? c.blockRate : 100_000,
       udp: udpOn,
     });
-    await fp.init({ allowed, watched: this.fastWatched(watched, tcpOn, udpOn) });
+    try {
+      await fp.init({ allowed, watched: this.fastWatched(watched, tcpOn, udpOn) });
+    } catch (e) {
+      // The userspace path still blocks: log why the fast one is missing and go on without it.
+      this.log.warning(`adminalert: ERROR: kernel fast path off: ${(e as Error).message.split('\n')[0]}`);
+      await fp.destroy().catch(() => undefined);
+      return;
+    }
     this.fastPath = fp;
     this.fastTcp = tcpOn;
     this.fastUdp = udpOn;
@@ -165,7 +172,10 @@ export class Responder {
   private fastUdp = false;
 
   private fastWatched(w: WatchedPorts, tcp: boolean, udp: boolean): WatchedPorts {
-    return { tcp: tcp ? w.tcp : [], udp: udp ? w.udp : [] };
+    // Port 0 (advanced mode watches it) cannot be written in an nftables port set; the userspace
+    // path still reports and blocks probes to it.
+    const real = (ps: WatchedPorts['tcp']): WatchedPorts['tcp'] => ps.filter((p) => typeof p !== 'number' || p > 0);
+    return { tcp: tcp ? real(w.tcp) : [], udp: udp ? real(w.udp) : [] };
   }
 
   /** The watched ports changed (a service started or stopped). */

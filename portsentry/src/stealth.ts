@@ -15,6 +15,17 @@ import { OncePerWindow } from './core/trigger.js';
 import { PacketCapture, type CaptureCounters } from './adapters/input/capture.js';
 import { SocketWatcher } from './adapters/input/sockets.js';
 
+/** The kernel's ephemeral port range (net.ipv4.ip_local_port_range), Linux's default when unreadable. */
+function ephemeralRange(): [number, number] {
+  try {
+    const m = /^\s*(\d+)\s+(\d+)/.exec(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'));
+    if (m?.[1] !== undefined && m[2] !== undefined) return [Number(m[1]), Number(m[2])];
+  } catch {
+    // not Linux, or no /proc: the default below
+  }
+  return [32768, 60999];
+}
+
 /** The stealth modes of a command line. */
 export const STEALTH_MODES: readonly Mode[] = ['stcp', 'sudp', 'atcp', 'audp'];
 
@@ -152,16 +163,21 @@ export function startStealth(cfg0: PortsentryConfig, modes: readonly Mode[], ctx
   });
   sockets.refresh();
 
-  // The table is re-read when a probe hits a port not known to be in use, at most every 50 ms: an FTP
-  // client's data port opened a moment ago is then seen, and a flood costs at most 20 reads a second.
+  // The table is re-read when a probe hits an *ephemeral* port not known to be in use, at most every
+  // 50 ms (more rarely when reading is slow): an FTP client's data port or a UDP client's socket opened
+  // a moment ago is then seen. Only ephemeral ports: services on fixed ports are long-lived and the
+  // 500 ms poll knows them, and reading /proc/net costs ~10 ms, which must not sit between the first
+  // probe of a scan and its block.
+  const [ephLow, ephHigh] = ephemeralRange();
+  const ephemeral = (port: number): boolean => port >= ephLow && port <= ephHigh;
   const host: HostSockets = {
     isListening(proto, port, family) {
       if (sockets.table.isListening(proto, port, family)) return true;
-      return safeRefresh() && sockets.table.isListening(proto, port, family);
+      return ephemeral(port) && safeRefresh() && sockets.table.isListening(proto, port, family);
     },
     hasConnection(proto, localPort, remote, remotePort) {
       if (sockets.table.hasConnection(proto, localPort, remote, remotePort)) return true;
-      return safeRefresh() && sockets.table.hasConnection(proto, localPort, remote, remotePort);
+      return ephemeral(localPort) && safeRefresh() && sockets.table.hasConnection(proto, localPort, remote, remotePort);
     },
   };
   const ownList = (): string[] => [...ctx.own()].map((p) => formatPrefix(p).replace(/\/\d+$/, ''));
