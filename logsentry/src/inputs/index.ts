@@ -1,0 +1,105 @@
+/**
+ * logsentry's inputs: one run's new lines from every listed log file and the journal, with one
+ * commit for all of them (the caller commits only after the report was accepted; `-t` never does).
+ */
+import { readNew } from './logfile.js';
+import type { LogRead, ReadNewOptions } from './logfile.js';
+import { readJournal } from './journal.js';
+import type { JournalOptions, JournalRead } from './journal.js';
+import { dropJournalDuplicates, normalizeTimestamp } from './lines.js';
+
+export { readLogLists, parseLogList, type LogList } from './listfiles.js';
+export {
+  readNew,
+  offsetFileName,
+  fingerprintFileName,
+  readOffsetFile,
+  formatOffsetFile,
+  listGenerations,
+  shrinkWarning,
+  rewriteWarning,
+  type LogRead,
+  type LogOffset,
+  type ReadNewOptions,
+} from './logfile.js';
+export {
+  readJournal,
+  journalArgs,
+  readCursor,
+  parseJournalJson,
+  renderJournalEntry,
+  CURSOR_FILE,
+  LOGCHECK_JOURNAL_OFFSET,
+  type JournalEntry,
+  type JournalOptions,
+  type JournalRead,
+} from './journal.js';
+export { normalizeTimestamp, eventKey, dropJournalDuplicates } from './lines.js';
+
+/** One line for the rules: where it came from and its text (normalised when asked). */
+export interface InputLine {
+  /** The log file's path, or `journal`. */
+  readonly source: string;
+  readonly text: string;
+}
+
+/** What to read in one run. */
+export interface InputPlan {
+  readonly files: readonly string[];
+  readonly journal: boolean;
+  /** Rewrite RFC 3339 timestamps to the traditional form (inputs.normalize_timestamps). */
+  readonly normalizeTimestamps: boolean;
+}
+
+/** All new lines of one run. */
+export interface InputsRead {
+  readonly lines: InputLine[];
+  /** Warnings for the report (tampering, unreadable files, first journal run). */
+  readonly warnings: string[];
+  /** Some file had more than `maxBytes` new: commit, then read again. */
+  readonly more: boolean;
+  /** Commits every file's offset and the journal cursor; a failure throws FileStateError FS_WRITE. */
+  commit(): void;
+}
+
+/**
+ * Reads every file of the plan (in order) and then the journal. Journal entries also present in a
+ * file read in this run are dropped (see {@link dropJournalDuplicates}). `now` is the run's start,
+ * giving traditional timestamps their year for that comparison. Journal failures propagate (the
+ * caller decides whether a run without the journal is acceptable); file problems are warnings.
+ */
+export async function readInputs(
+  plan: InputPlan,
+  stateDir: string,
+  now: number,
+  opts: { readonly file?: ReadNewOptions; readonly journal?: JournalOptions } = {},
+): Promise<InputsRead> {
+  const reads: LogRead[] = [];
+  for (const f of plan.files) reads.push(await readNew(f, stateDir, opts.file));
+  let journal: JournalRead | undefined;
+  if (plan.journal) journal = await readJournal(stateDir, opts.journal);
+  const norm = plan.normalizeTimestamps ? normalizeTimestamp : (s: string): string => s;
+  const lines: InputLine[] = [];
+  const warnings: string[] = [];
+  for (const r of reads) {
+    warnings.push(...r.warnings);
+    for (const l of r.lines) lines.push({ source: r.path, text: norm(l) });
+  }
+  if (journal !== undefined) {
+    warnings.push(...journal.warnings);
+    const fileLines = reads.flatMap((r) => r.lines);
+    const keep = new Set(dropJournalDuplicates(fileLines, journal.entries, now));
+    journal.entries.forEach((e, i) => {
+      if (keep.has(e)) lines.push({ source: 'journal', text: journal.lines[i]! });
+    });
+  }
+  return {
+    lines,
+    warnings,
+    more: reads.some((r) => r.more),
+    commit(): void {
+      for (const r of reads) r.commit();
+      journal?.commit();
+    },
+  };
+}
