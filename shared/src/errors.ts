@@ -69,6 +69,9 @@ export const ERROR_CODES = Object.freeze({
   PS_REPLAY_READ: { exit: EXIT.DATAERR, summary: 'A --replay file cannot be read or is not a pcap capture of a supported link type.' },
   PS_FIREWALL: { exit: EXIT.OSERR, summary: 'A firewall backend command (nft, ipset, iptables, ip route) failed or timed out; the message carries the tool\'s stderr.' },
   PS_FIREWALL_UNAVAILABLE: { exit: EXIT.UNAVAILABLE, summary: 'The chosen firewall backend cannot work on this host (its tool is missing or is not permitted to change the firewall).' },
+  LS_SMTP_REJECTED: { exit: EXIT.UNAVAILABLE, summary: 'The mail server (or the sendmail program) refused a report; the error carries the SMTP command and response code. The report stays spooled.' },
+  LS_SMTP_UNREACHABLE: { exit: EXIT.TEMPFAIL, summary: 'The mail server could not be reached (connection refused, timeout, TLS failure) or sendmail could not be started. The report stays spooled and is sent first on the next run.' },
+  LS_SPOOL: { exit: EXIT.CANTCREAT, summary: 'The report spool in the state directory cannot be written or read.' },
   TS_NOT_AVAILABLE: { exit: EXIT.UNAVAILABLE, summary: 'A sentry or feature is not available in this build or on this host.' },
   TS_CHILD_FAILED: { exit: EXIT.SOFTWARE, summary: 'A sentry started by trisentry exited with an error.' },
 } as const satisfies Record<string, CodeInfo>);

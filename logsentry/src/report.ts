@@ -1,0 +1,237 @@
+/**
+ * The report text and subject of one run, laid out byte for byte as logcheck 1.4 (Debian's
+ * /usr/sbin/logcheck) lays them out: optional notices, the intro (header.txt), each non-empty section
+ * as its title, an underline of `=-=-` as long as the title, the lines and a blank line, then the
+ * footer (footer.txt). The subject names the most severe level present. An empty run gives null
+ * (logcheck sends nothing). Pure: no I/O, no clock; the caller reads header.txt/footer.txt and
+ * formats the date.
+ */
+
+/** The three report levels, most severe first: cracking.d alerts, violations.d events, everything left. */
+export type SectionKind = 'attack' | 'violation' | 'unusual';
+
+/** One titled block of log lines, in the order it appears in the report. */
+export interface ReportSection {
+  readonly kind: SectionKind;
+  /** e.g. `Security Alerts for kernel`, `Security Events`, `System Events` (computed by the caller). */
+  readonly title: string;
+  /** The log lines, without line terminators. A section without lines is left out, as logcheck does. */
+  readonly lines: readonly string[];
+}
+
+/** The subject words per level (ATTACKSUBJECT, SECURITYSUBJECT, EVENTSSUBJECT). */
+export interface SubjectWords {
+  readonly attack: string;
+  readonly security: string;
+  readonly events: string;
+}
+
+/** Everything {@link renderReport} needs; all of it plain data. */
+export interface ReportInput {
+  readonly sections: readonly ReportSection[];
+  /** Host name for the subject (config report.subject.hostname, else this host's name). */
+  readonly host: string;
+  /** Already formatted date for the subject (see {@link formatSubjectDate}). */
+  readonly date: string;
+  /** `-R`: prefix the subject with `Reboot: `. */
+  readonly reboot: boolean;
+  /** INTRO: put `header` before and `footer` after the sections. */
+  readonly intro: boolean;
+  /** Content of header.txt, verbatim (logcheck `cat`s it); undefined when the file is absent. */
+  readonly header?: string;
+  /** Content of footer.txt, verbatim; undefined when the file is absent. */
+  readonly footer?: string;
+  /** Largest body in bytes (report.max_size); a longer body is cut with a closing line saying so. */
+  readonly maxSize: number;
+  readonly subjectWords: SubjectWords;
+  /** ADDTAG: this text and a space go in front of the subject (logcheck: `[logcheck]`); empty or absent: none. */
+  readonly tag?: string;
+  /**
+   * Lines logcheck writes before the intro while reading its inputs (the journal's first-run notice:
+   * "This is the first time logcheck has checked the systemd journal." and its two follow-up lines).
+   */
+  readonly notices?: readonly string[];
+  /** `E: File could not be read: <path>` lines: logcheck puts them after the intro, between blank lines. */
+  readonly errors?: readonly string[];
+}
+
+/** A rendered report, ready to spool and mail. */
+export interface RenderedReport {
+  /** One line; no control characters (safe as a mail header value). */
+  readonly subject: string;
+  /** The report text, `\n` line ends, at most maxSize bytes of UTF-8. */
+  readonly body: string;
+  /** The most severe level present; it chose the subject word. */
+  readonly level: SectionKind;
+  /** What the max_size cut removed, when it cut. */
+  readonly cut?: { readonly lines: number; readonly bytes: number };
+}
+
+const SEVERITY: Readonly<Record<SectionKind, number>> = { attack: 0, violation: 1, unusual: 2 };
+
+/**
+ * Replaces C0 and C1 control characters and DEL (TAB excepted) by `#` and three octal digits, the form
+ * rsyslog itself uses for control characters it receives. Log lines are written by attackers: a CR or
+ * an escape sequence must neither break a mail header nor reach the reader's terminal. Printable text,
+ * including any non-ASCII letter, passes unchanged.
+ */
+export function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => `#${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+/** Like {@link escapeControls} but TAB too: a header value is a single line of printable text. */
+export function sanitizeHeaderValue(text: string): string {
+  // U+2028/U+2029 are line breaks to some readers; they never belong in a header either.
+  return escapeControls(text).replace(/\t/g, '#011').replace(/[\u2028\u2029]/g, (c) => `#u${c.charCodeAt(0).toString(16)}`);
+}
+
+/**
+ * logcheck's printheader underline: `=` and `-` alternating, starting with `=`, one per character of
+ * the title (bash `${#header}` counts characters in a UTF-8 locale, so code points, not bytes).
+ */
+export function underline(title: string): string {
+  const n = [...title].length;
+  let out = '';
+  for (let i = 0; i < n; i++) out += i % 2 === 0 ? '=' : '-';
+  return out;
+}
+
+/** The subject word of a level. */
+function wordFor(kind: SectionKind, words: SubjectWords): string {
+  switch (kind) {
+    case 'attack':
+      return words.attack;
+    case 'violation':
+      return words.security;
+    case 'unusual':
+      return words.events;
+    default: {
+      const never: never = kind;
+      throw new Error(`unknown section kind ${String(never)}`);
+    }
+  }
+}
+
+/** The closing line of a cut report. Counts are what was left out. */
+function cutNotice(maxSize: number, lines: number, bytes: number): string {
+  return `[logsentry: report cut to report.max_size (${maxSize} bytes): ${lines} more lines (${bytes} bytes) left out]\n`;
+}
+
+/**
+ * Cuts `body` at a line boundary so that it, with the closing notice, fits in `maxSize` bytes. Whole
+ * lines only: no line (and no UTF-8 sequence) is ever broken.
+ */
+function capBody(body: string, maxSize: number): { body: string; cut?: { lines: number; bytes: number } } {
+  const total = Buffer.byteLength(body, 'utf8');
+  if (total <= maxSize) return { body };
+  const lines = body.split('\n');
+  // The body ends with '\n', so the last element is '' and not a line.
+  if (lines[lines.length - 1] === '') lines.pop();
+  // The notice with the largest possible counts is at least as long as the real one, so reserving its
+  // length keeps the final body within maxSize.
+  const room = maxSize - Buffer.byteLength(cutNotice(maxSize, lines.length, total), 'utf8');
+  let used = 0;
+  let kept = 0;
+  for (const line of lines) {
+    const n = Buffer.byteLength(line, 'utf8') + 1;
+    if (used + n > room) break;
+    used += n;
+    kept++;
+  }
+  const head = lines.slice(0, kept).join('\n') + (kept > 0 ? '\n' : '');
+  const cut = { lines: lines.length - kept, bytes: total - used };
+  return { body: head + cutNotice(maxSize, cut.lines, cut.bytes), cut };
+}
+
+/**
+ * Renders one run's report as logcheck 1.4 would: returns null when no section has a line (logcheck
+ * sends no mail then), else the subject `[tag ][Reboot: ]<host> <date> <word of the most severe level>`
+ * and the body. Section titles and lines are passed through {@link escapeControls}; the subject
+ * through {@link sanitizeHeaderValue}. header/footer are the administrator's files and are copied
+ * verbatim. The body is cut at `maxSize` bytes (see {@link RenderedReport.cut}). Pure.
+ */
+export function renderReport(input: ReportInput): RenderedReport | null {
+  const present = input.sections.filter((s) => s.lines.length > 0);
+  if (present.length === 0) return null;
+  let level: SectionKind = 'unusual';
+  for (const s of present) if (SEVERITY[s.kind] < SEVERITY[level]) level = s.kind;
+
+  let body = '';
+  for (const n of input.notices ?? []) body += `${escapeControls(n)}\n`;
+  if (input.intro && input.header !== undefined) body += input.header;
+  const errors = input.errors ?? [];
+  // logcheck: a here-document of an empty line, $(< errors) (trailing newlines stripped), an empty line.
+  if (errors.length > 0) body += `\n${errors.map(escapeControls).join('\n')}\n\n`;
+  for (const s of present) {
+    const title = escapeControls(s.title);
+    body += `${title}\n${underline(title)}\n`;
+    for (const line of s.lines) body += `${escapeControls(line)}\n`;
+    body += '\n';
+  }
+  if (input.intro && input.footer !== undefined) body += input.footer;
+
+  let subject = `${input.host} ${input.date} ${wordFor(level, input.subjectWords)}`;
+  if (input.reboot) subject = `Reboot: ${subject}`;
+  if (input.tag !== undefined && input.tag !== '') subject = `${input.tag} ${subject}`;
+
+  const capped = capBody(body, input.maxSize);
+  return {
+    subject: sanitizeHeaderValue(subject),
+    body: capped.body,
+    level,
+    ...(capped.cut ? { cut: capped.cut } : {}),
+  };
+}
+
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'] as const;
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'] as const;
+
+/**
+ * Formats `when` with a strftime(3) format in the C locale, as `date +FORMAT` does for logcheck's DATE
+ * (default `%Y-%m-%d %H:%M %z`). `utcOffsetMinutes` is the zone's offset east of UTC at `when`
+ * (`-when.getTimezoneOffset()` for local time). Supported: %Y %y %C %m %d %e %H %I %M %S %p %j %z %Z
+ * (as the numeric offset) %a %A %b %h %B %F %T %R %D %s %u %w %n %t %%; any other %x is kept literally.
+ * Pure.
+ */
+export function formatSubjectDate(when: Date, format: string, utcOffsetMinutes: number): string {
+  // Shift the instant so the UTC getters read the wall clock of the wanted zone.
+  const t = new Date(when.getTime() + utcOffsetMinutes * 60_000);
+  const p2 = (n: number): string => String(n).padStart(2, '0');
+  const off = (): string => {
+    const a = Math.abs(utcOffsetMinutes);
+    return `${utcOffsetMinutes < 0 ? '-' : '+'}${p2(Math.floor(a / 60))}${p2(a % 60)}`;
+  };
+  return format.replace(/%(.)/gs, (whole, c: string) => {
+    switch (c) {
+      case 'Y': return String(t.getUTCFullYear());
+      case 'y': return p2(t.getUTCFullYear() % 100);
+      case 'C': return p2(Math.floor(t.getUTCFullYear() / 100));
+      case 'm': return p2(t.getUTCMonth() + 1);
+      case 'd': return p2(t.getUTCDate());
+      case 'e': return String(t.getUTCDate()).padStart(2, ' ');
+      case 'H': return p2(t.getUTCHours());
+      case 'I': return p2(((t.getUTCHours() + 11) % 12) + 1);
+      case 'M': return p2(t.getUTCMinutes());
+      case 'S': return p2(t.getUTCSeconds());
+      case 'p': return t.getUTCHours() < 12 ? 'AM' : 'PM';
+      case 'j': return String(Math.floor((t.getTime() - Date.UTC(t.getUTCFullYear(), 0, 1)) / 86_400_000) + 1).padStart(3, '0');
+      case 'z': case 'Z': return off();
+      case 'a': return DAYS[t.getUTCDay()]!.slice(0, 3);
+      case 'A': return DAYS[t.getUTCDay()]!;
+      case 'b': case 'h': return MONTHS[t.getUTCMonth()]!.slice(0, 3);
+      case 'B': return MONTHS[t.getUTCMonth()]!;
+      case 'F': return `${t.getUTCFullYear()}-${p2(t.getUTCMonth() + 1)}-${p2(t.getUTCDate())}`;
+      case 'T': return `${p2(t.getUTCHours())}:${p2(t.getUTCMinutes())}:${p2(t.getUTCSeconds())}`;
+      case 'R': return `${p2(t.getUTCHours())}:${p2(t.getUTCMinutes())}`;
+      case 'D': return `${p2(t.getUTCMonth() + 1)}/${p2(t.getUTCDate())}/${p2(t.getUTCFullYear() % 100)}`;
+      case 's': return String(Math.floor(when.getTime() / 1000));
+      case 'u': return String(t.getUTCDay() === 0 ? 7 : t.getUTCDay());
+      case 'w': return String(t.getUTCDay());
+      case 'n': return '\n';
+      case 't': return '\t';
+      case '%': return '%';
+      default: return whole;
+    }
+  });
+}
