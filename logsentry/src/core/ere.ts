@@ -1,0 +1,670 @@
+/**
+ * POSIX extended regular expressions exactly as GNU `grep -E` reads them in the C locale (how
+ * logcheck's rule files are applied), translated for RE2 (the `re2` package), which matches in time
+ * linear in the line: log text is written by attackers, so no rule may backtrack on it.
+ *
+ * Strings are "byte strings": one char per byte (decode files as latin1). In the C locale grep
+ * treats every byte as one character, so `.` or `[^x]` match one byte and `[[:alpha:]]` is ASCII.
+ * RE2 in the package works on UTF-8, but as every char of a byte string is one code point the
+ * meaning is the same.
+ *
+ * What RE2 cannot do exactly (back-references; `\<` `\>` where the next/previous character is not a
+ * plain character or class) is matched in two steps: RE2 runs a superset of the pattern (a
+ * back-reference replaced by a copy of its group, a word start/end by `\b`), and only when that
+ * matches does a backtracking matcher with a hard budget of {@link EXACT_STEP_BUDGET} steps decide.
+ * Over budget, the answer is `undefined` ("cannot tell"), and the caller decides what is safe.
+ *
+ * Pure: no I/O, no clock, no logging.
+ */
+import RE2 from 're2';
+
+/** Why a pattern cannot be compiled; `offset` is the char index in the pattern where it was found. */
+export class EreSyntaxError extends Error {
+  /** Index into the pattern. */
+  readonly offset: number;
+  /** @param message grep's wording where there is one. */
+  constructor(message: string, offset: number) {
+    super(message);
+    this.name = 'EreSyntaxError';
+    this.offset = offset;
+  }
+}
+
+/** Steps the exact (backtracking) matcher may take for one line and one pattern before it gives up. */
+export const EXACT_STEP_BUDGET = 200_000;
+
+/** A character set over byte values 0..255 (`neg` also takes every char above 255). */
+interface CharSet { readonly t: 'set'; readonly bits: Uint8Array; readonly neg: boolean }
+
+/** Parsed ERE. `group` numbers count opening parentheses from 1, as grep's do. */
+export type EreNode =
+  | { readonly t: 'char'; readonly c: number }
+  | CharSet
+  | { readonly t: 'any' }
+  | { readonly t: 'bol' | 'eol' | 'bot' | 'eot' | 'wordb' | 'nwordb' | 'wstart' | 'wend' }
+  | { readonly t: 'group'; readonly n: number; readonly body: EreNode }
+  | { readonly t: 'cat'; readonly items: readonly EreNode[] }
+  | { readonly t: 'alt'; readonly items: readonly EreNode[] }
+  | { readonly t: 'rep'; readonly min: number; readonly max: number; readonly body: EreNode }
+  | { readonly t: 'backref'; readonly n: number };
+
+/** grep's RE_DUP_MAX: a larger count in an interval is "Regular expression too big". */
+const DUP_MAX = 0x7fff;
+/** RE2's largest repetition count. */
+const RE2_REPEAT_MAX = 1000;
+
+function setOf(pred: (c: number) => boolean): Uint8Array {
+  const b = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) if (pred(c)) b[c] = 1;
+  return b;
+}
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+const isUpper = (c: number): boolean => c >= 0x41 && c <= 0x5a;
+const isLower = (c: number): boolean => c >= 0x61 && c <= 0x7a;
+const isAlpha = (c: number): boolean => isUpper(c) || isLower(c);
+const isAlnum = (c: number): boolean => isAlpha(c) || isDigit(c);
+const isWord = (c: number): boolean => isAlnum(c) || c === 0x5f;
+const isSpace = (c: number): boolean => c === 0x20 || (c >= 9 && c <= 13);
+
+/** The C locale's character classes (glibc's "C"/"POSIX" ctype tables: ASCII only). */
+const CLASSES: ReadonlyMap<string, (c: number) => boolean> = new Map([
+  ['alpha', isAlpha],
+  ['upper', isUpper],
+  ['lower', isLower],
+  ['digit', isDigit],
+  ['alnum', isAlnum],
+  ['xdigit', (c: number) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)],
+  ['space', isSpace],
+  ['blank', (c: number) => c === 0x20 || c === 9],
+  ['punct', (c: number) => c >= 0x21 && c <= 0x7e && !isAlnum(c)],
+  ['print', (c: number) => c >= 0x20 && c <= 0x7e],
+  ['graph', (c: number) => c >= 0x21 && c <= 0x7e],
+  ['cntrl', (c: number) => c < 0x20 || c === 0x7f],
+]);
+const WORD_BITS = setOf(isWord);
+const SPACE_BITS = setOf(isSpace);
+
+/** Parses `pattern` as GNU grep -E does; throws EreSyntaxError where grep reports an error. */
+export function parseEre(pattern: string): { readonly node: EreNode; readonly groups: number } {
+  let i = 0;
+  let groups = 0;
+  const closed = new Set<number>();
+  let depth = 0;
+  const n = pattern.length;
+  const code = (k: number): number => pattern.charCodeAt(k);
+
+  // An interval `{n}`, `{n,}`, `{,m}`, `{n,m}`, `{,}` at i (pointing at `{`), or undefined when it is
+  // not one, in which case grep -E reads the `{` as a literal (its documented traditional-egrep rule).
+  function interval(): { min: number; max: number; end: number } | undefined {
+    const m = /^\{([0-9]*)(,([0-9]*))?\}/.exec(pattern.slice(i, i + 24));
+    if (m === null) return undefined;
+    const lo = m[1] ?? '';
+    const hasComma = m[2] !== undefined;
+    const hi = m[3] ?? '';
+    if (!hasComma && lo === '') return undefined;
+    const min = lo === '' ? 0 : Number(lo);
+    const max = hasComma ? (hi === '' ? Infinity : Number(hi)) : min;
+    if (min > DUP_MAX || (max !== Infinity && max > DUP_MAX)) throw new EreSyntaxError('Regular expression too big', i);
+    if (max < min) throw new EreSyntaxError('Invalid content of \\{\\}', i);
+    return { min, max, end: i + m[0].length };
+  }
+
+  function bracket(): EreNode {
+    const start = i;
+    i++; // [
+    let neg = false;
+    if (i < n && code(i) === 0x5e) { neg = true; i++; }
+    const bits = new Uint8Array(256);
+    let first = true;
+    const contentStart = i;
+    for (;;) {
+      if (i >= n) throw new EreSyntaxError('Unmatched [, [^, [:, [., or [=', start);
+      let c = code(i);
+      if (c === 0x5d && !first) { i++; break; }
+      first = false;
+      let lo: number | undefined;
+      if (c === 0x5b && i + 1 < n && (code(i + 1) === 0x3a || code(i + 1) === 0x2e || code(i + 1) === 0x3d)) {
+        const kind = pattern[i + 1]!;
+        const close = pattern.indexOf(kind + ']', i + 2);
+        if (close < 0) throw new EreSyntaxError('Unmatched [, [^, [:, [., or [=', start);
+        const name = pattern.slice(i + 2, close);
+        i = close + 2;
+        if (kind === ':') {
+          const pred = CLASSES.get(name);
+          if (pred === undefined) throw new EreSyntaxError('Invalid character class name', start);
+          for (let b = 0; b < 256; b++) if (pred(b)) bits[b] = 1;
+          if (i + 1 < n && code(i) === 0x2d && code(i + 1) !== 0x5d) throw new EreSyntaxError('Invalid range end', start);
+          continue;
+        }
+        // [.x.] and [=x=]: in the C locale only single characters exist.
+        if (name.length !== 1) throw new EreSyntaxError('Invalid collation character', start);
+        lo = name.charCodeAt(0);
+      } else {
+        lo = c;
+        i++;
+      }
+      // A range, unless the `-` is the last thing before `]`.
+      if (i + 1 < n && code(i) === 0x2d && code(i + 1) !== 0x5d) {
+        i++;
+        c = code(i);
+        let hi: number;
+        if (c === 0x5b && i + 1 < n && (code(i + 1) === 0x2e || code(i + 1) === 0x3d)) {
+          const kind = pattern[i + 1]!;
+          const close = pattern.indexOf(kind + ']', i + 2);
+          if (close < 0 || close !== i + 3) throw new EreSyntaxError('Invalid range end', start);
+          hi = code(i + 2);
+          i = close + 2;
+        } else if (c === 0x5b && i + 1 < n && code(i + 1) === 0x3a) {
+          throw new EreSyntaxError('Invalid range end', start);
+        } else {
+          hi = c;
+          i++;
+        }
+        if (hi < lo) throw new EreSyntaxError('Invalid range end', start);
+        for (let b = lo; b <= Math.min(hi, 255); b++) bits[b] = 1;
+        continue;
+      }
+      if (lo < 256) bits[lo] = 1;
+    }
+    const content = pattern.slice(contentStart, i - 1);
+    // grep refuses `[:space:]` written without the outer brackets.
+    if (!neg && content.length >= 2 && content.startsWith(':') && content.endsWith(':')) {
+      throw new EreSyntaxError('character class syntax is [[:space:]], not [:space:]', start);
+    }
+    return { t: 'set', bits, neg };
+  }
+
+  function alt(): EreNode {
+    const items = [cat()];
+    while (i < n && code(i) === 0x7c) {
+      i++;
+      items.push(cat());
+    }
+    return items.length === 1 ? items[0]! : { t: 'alt', items };
+  }
+
+  function cat(): EreNode {
+    const items: EreNode[] = [];
+    for (;;) {
+      if (i >= n) break;
+      const c = code(i);
+      if (c === 0x7c) break;
+      if (c === 0x29 && depth > 0) break;
+      // A repetition operator with nothing before it (start of the expression, after `(` or `|`)
+      // is a no-op in GNU grep (it warns "* at start of expression" and goes on).
+      if (items.length === 0 && (c === 0x2a || c === 0x2b || c === 0x3f)) { i++; continue; }
+      if (items.length === 0 && c === 0x7b) {
+        const iv = interval();
+        if (iv !== undefined) { i = iv.end; continue; }
+      }
+      let atom = parseAtom();
+      for (;;) {
+        if (i >= n) break;
+        const q = code(i);
+        if (q === 0x2a) { atom = { t: 'rep', min: 0, max: Infinity, body: atom }; i++; }
+        else if (q === 0x2b) { atom = { t: 'rep', min: 1, max: Infinity, body: atom }; i++; }
+        else if (q === 0x3f) { atom = { t: 'rep', min: 0, max: 1, body: atom }; i++; }
+        else if (q === 0x7b) {
+          const iv = interval();
+          if (iv === undefined) break;
+          atom = { t: 'rep', min: iv.min, max: iv.max, body: atom };
+          i = iv.end;
+        } else break;
+      }
+      items.push(atom);
+    }
+    return items.length === 1 ? items[0]! : { t: 'cat', items };
+  }
+
+  function parseAtom(): EreNode {
+    const c = code(i);
+    switch (c) {
+      case 0x28: { // (
+        i++;
+        const num = ++groups;
+        depth++;
+        const body = alt();
+        if (i >= n) throw new EreSyntaxError('Unmatched ( or \\(', i);
+        i++; // )
+        depth--;
+        closed.add(num);
+        return { t: 'group', n: num, body };
+      }
+      case 0x5b: return bracket();
+      case 0x2e: i++; return { t: 'any' };
+      case 0x5e: i++; return { t: 'bol' };
+      case 0x24: i++; return { t: 'eol' };
+      case 0x5c: { // backslash
+        if (i + 1 >= n) throw new EreSyntaxError('Trailing backslash', i);
+        const e = code(i + 1);
+        i += 2;
+        switch (e) {
+          case 0x3c: return { t: 'wstart' };
+          case 0x3e: return { t: 'wend' };
+          case 0x62: return { t: 'wordb' };
+          case 0x42: return { t: 'nwordb' };
+          case 0x60: return { t: 'bot' };
+          case 0x27: return { t: 'eot' };
+          case 0x77: return { t: 'set', bits: WORD_BITS, neg: false };
+          case 0x57: return { t: 'set', bits: WORD_BITS, neg: true };
+          case 0x73: return { t: 'set', bits: SPACE_BITS, neg: false };
+          case 0x53: return { t: 'set', bits: SPACE_BITS, neg: true };
+          default:
+            if (e >= 0x31 && e <= 0x39) {
+              const k = e - 0x30;
+              if (!closed.has(k)) throw new EreSyntaxError('Invalid back reference', i - 2);
+              return { t: 'backref', n: k };
+            }
+            // Any other escaped character stands for itself (grep 3.8 warns "stray \").
+            return { t: 'char', c: e };
+        }
+      }
+      default:
+        i++;
+        return { t: 'char', c };
+    }
+  }
+
+  const node = alt();
+  // A `)` with no `(` open is an ordinary character in grep -E; cat() only stops at one when depth > 0,
+  // so reaching here with input left means an unreachable state.
+  if (i < n) throw new EreSyntaxError('Unmatched ) or \\)', i);
+  return { node, groups };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Translation to RE2
+
+function hex(c: number): string {
+  return `\\x{${c.toString(16)}}`;
+}
+
+function charToRe2(c: number): string {
+  return isAlnum(c) ? String.fromCharCode(c) : hex(c);
+}
+
+function setToRe2(s: CharSet): string {
+  let out = '';
+  let c = 0;
+  while (c < 256) {
+    if (s.bits[c] !== 1) { c++; continue; }
+    let e = c;
+    while (e + 1 < 256 && s.bits[e + 1] === 1) e++;
+    out += e === c ? hex(c) : `${hex(c)}-${hex(e)}`;
+    c = e + 1;
+  }
+  if (s.neg) return out === '' ? '(?s:.)' : `[^${out}]`;
+  // An empty positive set never matches.
+  return out === '' ? '[^\\x{0}-\\x{10ffff}]' : `[${out}]`;
+}
+
+/** The set of chars a node consuming exactly one character can match, else undefined. */
+function singleSet(node: EreNode): CharSet | undefined {
+  switch (node.t) {
+    case 'char': {
+      const bits = new Uint8Array(256);
+      if (node.c < 256) bits[node.c] = 1;
+      return { t: 'set', bits, neg: false };
+    }
+    case 'set': return node;
+    case 'any': return { t: 'set', bits: new Uint8Array(256), neg: true };
+    case 'group': return singleSet(node.body);
+    default: return undefined;
+  }
+}
+
+/** s ∩ word characters, as a positive set (word chars are all below 256). */
+function intersectWord(s: CharSet): CharSet {
+  const bits = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) if (WORD_BITS[c] === 1 && (s.bits[c] === 1) !== s.neg) bits[c] = 1;
+  return { t: 'set', bits, neg: false };
+}
+
+function subsetOfWord(s: CharSet): boolean {
+  if (s.neg) return false;
+  for (let c = 0; c < 256; c++) if (s.bits[c] === 1 && WORD_BITS[c] !== 1) return false;
+  return true;
+}
+
+const NEVER = '[^\\x{0}-\\x{10ffff}]';
+
+interface Emit {
+  /** The RE2 source (a superset of the pattern when `exact` is false). */
+  src: string;
+  exact: boolean;
+}
+
+function repToRe2(body: string, min: number, max: number): string {
+  if (min > RE2_REPEAT_MAX || (max !== Infinity && max > RE2_REPEAT_MAX)) {
+    throw new EreSyntaxError(`repetition count above ${RE2_REPEAT_MAX} (RE2's limit; grep allows up to ${DUP_MAX})`, 0);
+  }
+  const b = `(?:${body})`;
+  if (min === 0 && max === Infinity) return `${b}*`;
+  if (min === 1 && max === Infinity) return `${b}+`;
+  if (min === 0 && max === 1) return `${b}?`;
+  if (max === Infinity) return `${b}{${min},}`;
+  return min === max ? `${b}{${min}}` : `${b}{${min},${max}}`;
+}
+
+function emit(node: EreNode, groupsByN: ReadonlyMap<number, EreNode>, out: Emit): string {
+  switch (node.t) {
+    case 'char': return charToRe2(node.c);
+    case 'set': return setToRe2(node);
+    case 'any': return '(?s:.)';
+    case 'bol': return '^';
+    case 'eol': return '$';
+    case 'bot': return '\\A';
+    case 'eot': return '\\z';
+    case 'wordb': return '\\b';
+    case 'nwordb': return '\\B';
+    case 'wstart':
+    case 'wend':
+      // Reached only where the neighbour is not a plain character: \b is a superset.
+      out.exact = false;
+      return '\\b';
+    case 'group': return `(?:${emit(node.body, groupsByN, out)})`;
+    case 'alt': return node.items.map((x) => emit(x, groupsByN, out)).join('|');
+    case 'rep': return repToRe2(emit(node.body, groupsByN, out), node.min, node.max);
+    case 'backref': {
+      // A copy of the group matches every text the back-reference can match (and more).
+      out.exact = false;
+      const g = groupsByN.get(node.n);
+      return g === undefined ? NEVER : `(?:${emit(g, groupsByN, out)})`;
+    }
+    case 'cat': {
+      const items = node.items;
+      const parts: string[] = [];
+      const skip = new Set<number>();
+      for (let k = 0; k < items.length; k++) {
+        if (skip.has(k)) continue;
+        const it = items[k]!;
+        if (it.t === 'wstart') {
+          const nx = items[k + 1];
+          if (nx === undefined || nx.t === 'eol' || nx.t === 'eot') {
+            // Start of a word needs a word character after it: at the end nothing can follow.
+            parts.push(nx === undefined && k === items.length - 1 ? '\\b' : NEVER);
+            if (nx === undefined) out.exact = false;
+            continue;
+          }
+          const s = singleSet(nx);
+          if (s !== undefined) {
+            parts.push('\\b', subsetOfWord(s) ? emit(nx, groupsByN, out) : setToRe2(intersectWord(s)));
+            skip.add(k + 1);
+            continue;
+          }
+          if (nx.t === 'rep' && nx.min >= 1) {
+            const bs = singleSet(nx.body);
+            if (bs !== undefined) {
+              const body = emit(nx.body, groupsByN, out);
+              parts.push('\\b', subsetOfWord(bs) ? body : setToRe2(intersectWord(bs)));
+              if (nx.max - 1 > 0) parts.push(repToRe2(body, nx.min - 1, nx.max - 1));
+              skip.add(k + 1);
+              continue;
+            }
+          }
+          parts.push(emit(it, groupsByN, out));
+          continue;
+        }
+        if (it.t === 'wend') {
+          const prevNode = items[k - 1];
+          if (prevNode === undefined) {
+            parts.push(k === 0 && items.length > 0 ? '\\b' : NEVER);
+            out.exact = false;
+            continue;
+          }
+          if (prevNode.t === 'bol' || prevNode.t === 'bot') { parts.push(NEVER); continue; }
+          const s = singleSet(prevNode);
+          if (s !== undefined && !skip.has(k - 1)) {
+            parts.pop();
+            parts.push(subsetOfWord(s) ? emit(prevNode, groupsByN, out) : setToRe2(intersectWord(s)), '\\b');
+            continue;
+          }
+          if (prevNode.t === 'rep' && prevNode.min >= 1 && !skip.has(k - 1)) {
+            const bs = singleSet(prevNode.body);
+            if (bs !== undefined) {
+              parts.pop();
+              const body = emit(prevNode.body, groupsByN, out);
+              if (prevNode.max - 1 > 0) parts.push(repToRe2(body, prevNode.min - 1, prevNode.max - 1));
+              parts.push(subsetOfWord(bs) ? body : setToRe2(intersectWord(bs)), '\\b');
+              continue;
+            }
+          }
+          parts.push(emit(it, groupsByN, out));
+          continue;
+        }
+        parts.push(emit(it, groupsByN, out));
+      }
+      return parts.join('');
+    }
+    default: {
+      const never: never = node;
+      throw new Error(`unreachable ${String(never)}`);
+    }
+  }
+}
+
+/** grep -i in the C locale: ASCII letters match either case (a back-reference too, approximately). */
+function foldCase(node: EreNode): EreNode {
+  switch (node.t) {
+    case 'char': {
+      if (!isAlpha(node.c)) return node;
+      const bits = new Uint8Array(256);
+      bits[node.c | 0x20] = 1;
+      bits[node.c & ~0x20] = 1;
+      return { t: 'set', bits, neg: false };
+    }
+    case 'set': {
+      const bits = Uint8Array.from(node.bits);
+      for (let c = 0x41; c <= 0x5a; c++) if (node.bits[c] === 1 || node.bits[c | 0x20] === 1) { bits[c] = 1; bits[c | 0x20] = 1; }
+      return { t: 'set', bits, neg: node.neg };
+    }
+    case 'group': return { t: 'group', n: node.n, body: foldCase(node.body) };
+    case 'cat': return { t: 'cat', items: node.items.map(foldCase) };
+    case 'alt': return { t: 'alt', items: node.items.map(foldCase) };
+    case 'rep': return { t: 'rep', min: node.min, max: node.max, body: foldCase(node.body) };
+    default: return node;
+  }
+}
+
+function collectGroups(node: EreNode, into: Map<number, EreNode>): void {
+  switch (node.t) {
+    case 'group': into.set(node.n, node.body); collectGroups(node.body, into); break;
+    case 'cat': case 'alt': for (const x of node.items) collectGroups(x, into); break;
+    case 'rep': collectGroups(node.body, into); break;
+    default: break;
+  }
+}
+
+/** The RE2 translation of one grep -E pattern. */
+export interface EreTranslation {
+  /** RE2 source; it matches exactly the lines grep -E matches when `exact`, else a superset. */
+  readonly re2: string;
+  /** False when a back-reference or an irregular `\<`/`\>` needs the budgeted exact matcher. */
+  readonly exact: boolean;
+  /** The parsed pattern (for the exact matcher). */
+  readonly node: EreNode;
+  /** Number of capturing groups. */
+  readonly groups: number;
+}
+
+/**
+ * Translates one grep -E pattern (a byte string) to RE2 syntax. Throws EreSyntaxError when grep
+ * would reject it, or when it needs more than RE2 can (a repetition count above 1000).
+ */
+export function translateEre(pattern: string, ignoreCase = false): EreTranslation {
+  const parsed = parseEre(pattern);
+  const node = ignoreCase ? foldCase(parsed.node) : parsed.node;
+  const groups = parsed.groups;
+  const byN = new Map<number, EreNode>();
+  collectGroups(node, byN);
+  const out: Emit = { src: '', exact: true };
+  const re2 = emit(node, byN, out);
+  return { re2, exact: out.exact, node, groups };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exact matcher for what RE2 cannot express: backtracking with a step budget.
+
+class BudgetExceeded extends Error {}
+
+/**
+ * Whether `node` matches somewhere in `line` (grep's existence question), by exhaustive backtracking
+ * limited to `budget` steps. Returns undefined when the budget runs out.
+ */
+export function exactMatch(node: EreNode, groups: number, line: string, budget = EXACT_STEP_BUDGET): boolean | undefined {
+  let steps = 0;
+  const n = line.length;
+  const capS = new Int32Array(groups + 1).fill(-1);
+  const capE = new Int32Array(groups + 1).fill(-1);
+  const word = (p: number): boolean => p >= 0 && p < n && isWord(line.charCodeAt(p));
+
+  const inSet = (s: CharSet, c: number): boolean => (c < 256 ? s.bits[c] === 1 : false) !== s.neg;
+
+  // Continuation-passing: m(node, pos, k) is true when node matches at pos and k accepts the end.
+  function m(nd: EreNode, p: number, k: (q: number) => boolean): boolean {
+    if (++steps > budget) throw new BudgetExceeded();
+    switch (nd.t) {
+      case 'char': return p < n && line.charCodeAt(p) === nd.c && k(p + 1);
+      case 'set': return p < n && inSet(nd, line.charCodeAt(p)) && k(p + 1);
+      case 'any': return p < n && k(p + 1);
+      case 'bol': case 'bot': return p === 0 && k(p);
+      case 'eol': case 'eot': return p === n && k(p);
+      case 'wordb': return word(p - 1) !== word(p) && k(p);
+      case 'nwordb': return word(p - 1) === word(p) && k(p);
+      case 'wstart': return !word(p - 1) && word(p) && k(p);
+      case 'wend': return word(p - 1) && !word(p) && k(p);
+      case 'group': {
+        const os = capS[nd.n]!;
+        const oe = capE[nd.n]!;
+        const r = m(nd.body, p, (q) => {
+          const ps = capS[nd.n]!;
+          const pe = capE[nd.n]!;
+          capS[nd.n] = p;
+          capE[nd.n] = q;
+          if (k(q)) return true;
+          capS[nd.n] = ps;
+          capE[nd.n] = pe;
+          return false;
+        });
+        if (!r) { capS[nd.n] = os; capE[nd.n] = oe; }
+        return r;
+      }
+      case 'cat': {
+        const items = nd.items;
+        const step = (idx: number, q: number): boolean => (idx === items.length ? k(q) : m(items[idx]!, q, (r) => step(idx + 1, r)));
+        return step(0, p);
+      }
+      case 'alt':
+        for (const it of nd.items) if (m(it, p, k)) return true;
+        return false;
+      case 'rep': {
+        const rep = (count: number, q: number): boolean => {
+          if (count < nd.max && m(nd.body, q, (r) => (r === q && count >= nd.min ? false : rep(count + 1, r)))) return true;
+          return count >= nd.min && k(q);
+        };
+        return rep(0, p);
+      }
+      case 'backref': {
+        const s = capS[nd.n]!;
+        const e = capE[nd.n]!;
+        if (s < 0) return false;
+        const len = e - s;
+        if (p + len > n || line.slice(s, e) !== line.slice(p, p + len)) return false;
+        return k(p + len);
+      }
+      default: {
+        const never: never = nd;
+        throw new Error(`unreachable ${String(never)}`);
+      }
+    }
+  }
+
+  try {
+    for (let start = 0; start <= n; start++) {
+      capS.fill(-1);
+      capE.fill(-1);
+      if (m(node, start, () => true)) return true;
+    }
+    return false;
+  } catch (e) {
+    // A very long line can exhaust the stack before the budget: the same "cannot tell".
+    if (e instanceof BudgetExceeded || e instanceof RangeError) return undefined;
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled pattern lists (one rule file)
+
+/** A pattern of a list that could not be compiled, by its index in the list. */
+export interface EreListError {
+  readonly index: number;
+  readonly message: string;
+}
+
+/**
+ * Many grep -E patterns tested together, as `grep -E -f FILE` does: a line matches when any pattern
+ * matches. The exact patterns share one RE2.Set (one pass over the line); the rest each have an RE2
+ * superset and the budgeted exact matcher.
+ */
+export class EreList {
+  /** Patterns that failed to compile (they never match). */
+  readonly errors: readonly EreListError[];
+  private readonly set: InstanceType<typeof RE2.Set> | undefined;
+  /** Index into the original list of each pattern in `set`. */
+  private readonly setIndex: readonly number[];
+  private readonly inexact: readonly { readonly index: number; readonly re: RE2; readonly t: EreTranslation }[];
+
+  /** Compiles every pattern; never throws for a bad pattern (see `errors`). */
+  constructor(patterns: readonly string[], ignoreCase = false) {
+    const errors: EreListError[] = [];
+    const srcs: string[] = [];
+    const setIndex: number[] = [];
+    const inexact: { index: number; re: RE2; t: EreTranslation }[] = [];
+    patterns.forEach((p, index) => {
+      try {
+        const t = translateEre(p, ignoreCase);
+        if (t.exact) {
+          // Compile alone first so one bad translation is pinned to its own line.
+          void new RE2(t.re2, 'u');
+          srcs.push(t.re2);
+          setIndex.push(index);
+        } else {
+          inexact.push({ index, re: new RE2(t.re2, 'u'), t });
+        }
+      } catch (e) {
+        errors.push({ index, message: e instanceof Error ? e.message : String(e) });
+      }
+    });
+    this.errors = errors;
+    this.setIndex = setIndex;
+    this.inexact = inexact;
+    // A large maxMem keeps RE2's DFA from running out of room on big rule files.
+    this.set = srcs.length === 0 ? undefined : new RE2.Set(srcs, 'u', { maxMem: 256 * 1024 * 1024 });
+  }
+
+  /**
+   * Whether any pattern matches `line`: true, false, or undefined when only a pattern whose exact
+   * matcher ran out of budget could have matched.
+   */
+  test(line: string): boolean | undefined {
+    if (this.set?.test(line) === true) return true;
+    let unsure = false;
+    for (const x of this.inexact) {
+      if (!x.re.test(line)) continue;
+      const r = exactMatch(x.t.node, x.t.groups, line);
+      if (r === true) return true;
+      if (r === undefined) unsure = true;
+    }
+    return unsure ? undefined : false;
+  }
+
+  /** Indexes (into the constructor's list, ascending) of every pattern that matches `line` for sure. */
+  matching(line: string): number[] {
+    const out: number[] = this.set === undefined ? [] : this.set.match(line).map((k) => this.setIndex[k]!);
+    for (const x of this.inexact) {
+      if (x.re.test(line) && exactMatch(x.t.node, x.t.groups, line) === true) out.push(x.index);
+    }
+    return out.sort((a, b) => a - b);
+  }
+}

@@ -1,0 +1,555 @@
+/**
+ * logcheck's rule trees and its classification, as data: which lines of a run land in which section
+ * of the report. The specification is Debian's /usr/sbin/logcheck 1.4.2 (functions cleanrules,
+ * greplogoutput, cleanchecked and the main body) run in the C locale, and Psionic Logcheck 1.1.1's
+ * logcheck.sh for the four-file layout.
+ *
+ * Lines and rule texts are byte strings (one char per byte: decode files as latin1), because grep and
+ * sort run byte-wise in the C locale. Pure: no I/O, no clock, no logging (the loader reads files).
+ */
+import { EreList } from './ere.js';
+
+/** A rule's origin: the rule file (relative to the rules directory) and its 1-based line. */
+export interface RuleRef {
+  readonly file: string;
+  readonly line: number;
+}
+
+/** What logcheck made of a line. */
+export type Verdict = 'attack' | 'violation' | 'unusual' | 'ignored';
+
+/** Report level (REPORTLEVEL): which ignore.d.* directories apply, cumulatively. */
+export type ReportLevel = 'workstation' | 'server' | 'paranoid';
+
+/** One rule file as read from disk: its name in its directory and its content (a byte string). */
+export interface RuleFileInput {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** A rule directory's files; undefined in a tree means the directory does not exist. */
+export type RuleDirInput = readonly RuleFileInput[];
+
+/** A Debian-layout rule tree as read from disk (directory name → files). */
+export interface DebianTreeInput {
+  readonly layout: 'debian';
+  readonly cracking?: RuleDirInput;
+  readonly crackingIgnore?: RuleDirInput;
+  readonly violations?: RuleDirInput;
+  readonly violationsIgnore?: RuleDirInput;
+  readonly ignore: { readonly [L in ReportLevel]?: RuleDirInput };
+}
+
+/** A Psionic Logcheck 1.1 rule tree: the four files' contents (undefined: the file does not exist). */
+export interface PsionicTreeInput {
+  readonly layout: 'psionic';
+  readonly hacking?: string;
+  readonly violations?: string;
+  readonly violationsIgnore?: string;
+  readonly ignore?: string;
+}
+
+/** Either layout. */
+export type RuleTreeInput = DebianTreeInput | PsionicTreeInput;
+
+/** Options of {@link compileRules}, mirroring logcheck.conf. */
+export interface RuleOptions {
+  /** REPORTLEVEL. */
+  readonly level: ReportLevel;
+  /** SUPPORT_CRACKING_IGNORE. */
+  readonly supportCrackingIgnore: boolean;
+}
+
+/** A rule that could not be compiled: it is left out and never matches. */
+export interface RuleProblem extends RuleRef {
+  readonly message: string;
+}
+
+/** Kind of a report section. */
+export type SectionKind = 'attack' | 'violation' | 'events';
+
+/** One section of a report, lines in logcheck's order (duplicates kept unless sort_unique). */
+export interface ReportSection {
+  readonly kind: SectionKind;
+  /** The rule file whose matches make the section (undefined for System Events and Psionic sections). */
+  readonly file: string | undefined;
+  /** The heading logcheck prints, e.g. "Security Alerts for kernel". */
+  readonly title: string;
+  readonly lines: readonly string[];
+}
+
+/** The sections of one run, in logcheck's order; empty when there is nothing to report. */
+export interface Report {
+  readonly sections: readonly ReportSection[];
+}
+
+/** One place a line was reported. */
+export interface SectionHit {
+  readonly kind: 'attack' | 'violation';
+  /** The rule file titling the section (a Psionic section has its file's name). */
+  readonly file: string;
+  readonly rule: RuleRef;
+}
+
+/** The classification of one line, with the rule that decided it. */
+export interface Classification {
+  readonly verdict: Verdict;
+  /** For 'attack'/'violation': the rule file of the first section the line is in. */
+  readonly section: string | undefined;
+  /**
+   * The deciding rule: the raising rule of the first section for attack/violation, the ignore rule
+   * that dropped the line for ignored (in logcheck's order of application); undefined for unusual
+   * or where no single rule decided.
+   */
+  readonly rule: RuleRef | undefined;
+  /** Every attack/violation section the line appears in (logcheck repeats a line in each). */
+  readonly hits: readonly SectionHit[];
+}
+
+/** Section titles (ATTACKSUBJECT, SECURITYSUBJECT, EVENTSSUBJECT). */
+export interface Titles {
+  readonly attack: string;
+  readonly security: string;
+  readonly events: string;
+}
+
+/** logcheck's default titles. */
+export const DEFAULT_TITLES: Titles = { attack: 'Security Alerts', security: 'Security Events', events: 'System Events' };
+
+// ---------------------------------------------------------------------------------------------
+
+/** A cleaned rule file: its patterns (blank lines and `#` lines dropped) with where each came from. */
+interface CleanFile {
+  readonly name: string;
+  readonly refs: readonly RuleRef[];
+  readonly list: EreList;
+}
+
+/** A cleaned rule directory: files in name order, plus one combined list for "any file matches". */
+interface CleanDir {
+  readonly files: readonly CleanFile[];
+  readonly byName: ReadonlyMap<string, CleanFile>;
+  readonly all: EreList;
+  readonly allRefs: readonly RuleRef[];
+}
+
+/** run-parts' default name rule (Debian): only letters, digits, `_` and `-`; so no backups or dotfiles. */
+const RUN_PARTS_NAME = /^[A-Za-z0-9_-]+$/;
+/** cleanrules drops these lines: `grep -E -v '^[[:space:]]*$|^#'` in the C locale. */
+const SKIP_LINE = /^[ \t\n\v\f\r]*$|^#/;
+
+/** C-locale byte order, the order of run-parts and of bash's globs under LC_ALL=C. */
+function byteCompare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function cleanPatterns(path: string, text: string, into: { patterns: string[]; refs: RuleRef[] }): void {
+  const lines = text.split('\n');
+  lines.forEach((l, k) => {
+    if (SKIP_LINE.test(l)) return;
+    into.patterns.push(l);
+    into.refs.push({ file: path, line: k + 1 });
+  });
+}
+
+function compileList(patterns: readonly string[], refs: readonly RuleRef[], problems: RuleProblem[] | undefined, ignoreCase: boolean): EreList {
+  const list = new EreList(patterns, ignoreCase);
+  if (problems !== undefined) for (const e of list.errors) problems.push({ ...refs[e.index]!, message: e.message });
+  return list;
+}
+
+/**
+ * cleanrules for one or more source directories merged into one cleaned directory (the ignore.d.*
+ * levels are appended into one, same-named files concatenated in level order).
+ */
+function cleanDir(sources: readonly { readonly dir: string; readonly files: RuleDirInput }[], problems: RuleProblem[]): CleanDir {
+  const merged = new Map<string, { patterns: string[]; refs: RuleRef[] }>();
+  for (const src of sources) {
+    const names = src.files.filter((f) => RUN_PARTS_NAME.test(f.name)).sort((a, b) => byteCompare(a.name, b.name));
+    for (const f of names) {
+      let m = merged.get(f.name);
+      if (m === undefined) merged.set(f.name, (m = { patterns: [], refs: [] }));
+      cleanPatterns(`${src.dir}/${f.name}`, f.text, m);
+    }
+  }
+  const files: CleanFile[] = [...merged.entries()]
+    .sort((a, b) => byteCompare(a[0], b[0]))
+    .map(([name, m]) => ({ name, refs: m.refs, list: compileList(m.patterns, m.refs, problems, false) }));
+  const allPatterns: string[] = [];
+  const allRefs: RuleRef[] = [];
+  for (const [, m] of [...merged.entries()].sort((a, b) => byteCompare(a[0], b[0]))) {
+    allPatterns.push(...m.patterns);
+    allRefs.push(...m.refs);
+  }
+  // Problems were reported per file above; the combined list repeats them.
+  return { files, byName: new Map(files.map((f) => [f.name, f])), all: compileList(allPatterns, allRefs, undefined, false), allRefs };
+}
+
+/** A doubtful match (the exact matcher ran out of budget) resolves toward reporting the line. */
+type Doubt = 'as-match' | 'as-no-match';
+
+function fileMatch(f: CleanFile, line: string, doubt: Doubt): RuleRef | undefined | null {
+  const r = f.list.test(line);
+  if (r === false) return null;
+  if (r === undefined) return doubt === 'as-match' ? (f.refs[0] ?? null) : null;
+  const idx = f.list.matching(line)[0];
+  return idx === undefined ? (f.refs[0] ?? null) : f.refs[idx]!;
+}
+
+/** First rule of `dir` (files in name order) matching `line`, or null. */
+function dirMatch(dir: CleanDir, line: string, doubt: Doubt): RuleRef | null {
+  const r = dir.all.test(line);
+  if (r === false || (r === undefined && doubt === 'as-no-match')) return null;
+  for (const f of dir.files) {
+    const m = fileMatch(f, line, doubt);
+    if (m !== null && m !== undefined) return m;
+  }
+  return null;
+}
+
+/** Result of one raise file's filters on a line: reported with its rule, or dropped by a rule. */
+type RaiseOutcome = { readonly reported: RuleRef } | { readonly droppedBy: RuleRef } | null;
+
+/** Compiled Debian rules for one level. */
+interface DebianRules {
+  readonly layout: 'debian';
+  /** Undefined when cracking is not checked at all (no cracking.d; or SUPPORT_CRACKING_IGNORE without cracking.ignore.d). */
+  readonly crackingRaise: CleanDir | undefined;
+  /** cracking.d, for filtering other sections (undefined when cracking.d does not exist). */
+  readonly cracking: CleanDir | undefined;
+  readonly crackingIgnore: CleanDir | undefined;
+  readonly violations: CleanDir | undefined;
+  readonly violationsIgnore: CleanDir | undefined;
+  readonly ignore: CleanDir | undefined;
+}
+
+/** Compiled Psionic 1.1 rules. */
+interface PsionicRules {
+  readonly layout: 'psionic';
+  readonly hacking: CleanFile | undefined;
+  readonly violations: CleanFile | undefined;
+  readonly violationsIgnore: CleanFile | undefined;
+  readonly ignore: CleanFile | undefined;
+}
+
+/**
+ * greplogoutput's filters for one raise file `f` and one line already matching it: the ignore
+ * directory's same-named and logcheck-<name> files; for the file named `logcheck` every ignore file
+ * and every raise file whose name does not start with "logchec" (bash `=~ ^logcheck*`); the higher
+ * directory; then ignore's local and local-* files.
+ */
+function raiseFilters(f: CleanFile, rule: RuleRef, raise: CleanDir, ignore: CleanDir | undefined, higher: CleanDir | undefined, line: string): RaiseOutcome {
+  const drop = (m: RuleRef | null | undefined): RaiseOutcome => (m === null || m === undefined ? null : { droppedBy: m });
+  if (ignore !== undefined) {
+    for (const name of [f.name, `logcheck-${f.name}`]) {
+      const g = ignore.byName.get(name);
+      const d = g === undefined ? null : drop(fileMatch(g, line, 'as-no-match'));
+      if (d !== null) return d;
+    }
+  }
+  if (f.name === 'logcheck') {
+    if (ignore !== undefined && ignore.files.length > 0) {
+      const d = drop(dirMatch(ignore, line, 'as-no-match'));
+      if (d !== null) return d;
+    }
+    for (const other of raise.files) {
+      if (other.name.startsWith('logchec')) continue;
+      const d = drop(fileMatch(other, line, 'as-no-match'));
+      if (d !== null) return d;
+    }
+  }
+  if (higher !== undefined) {
+    const d = drop(dirMatch(higher, line, 'as-no-match'));
+    if (d !== null) return d;
+  }
+  if (ignore !== undefined) {
+    const local = ignore.byName.get('local');
+    if (local !== undefined) {
+      const d = drop(fileMatch(local, line, 'as-no-match'));
+      if (d !== null) return d;
+    }
+    for (const g of ignore.files) {
+      if (!g.name.startsWith('local-')) continue;
+      const d = drop(fileMatch(g, line, 'as-no-match'));
+      if (d !== null) return d;
+    }
+  }
+  return { reported: rule };
+}
+
+/** Per-line outcome of every raise file of one directory. */
+interface RaiseResult {
+  readonly hits: readonly { readonly file: string; readonly rule: RuleRef }[];
+  /** The first filter rule that dropped a match, if the line matched but was not reported. */
+  readonly droppedBy: RuleRef | undefined;
+}
+
+function raiseLine(raise: CleanDir, ignore: CleanDir | undefined, higher: CleanDir | undefined, line: string): RaiseResult {
+  const hits: { file: string; rule: RuleRef }[] = [];
+  let droppedBy: RuleRef | undefined;
+  if (raise.all.test(line) === false) return { hits, droppedBy };
+  for (const f of raise.files) {
+    const m = fileMatch(f, line, 'as-match');
+    if (m === null || m === undefined) continue;
+    const o = raiseFilters(f, m, raise, ignore, higher, line);
+    if (o === null) continue;
+    if ('reported' in o) hits.push({ file: f.name, rule: o.reported });
+    else droppedBy ??= o.droppedBy;
+  }
+  return { hits, droppedBy };
+}
+
+/**
+ * A compiled rule tree for one level: classify lines and build reports exactly as logcheck would.
+ * Build with {@link compileRules}.
+ */
+export class RuleSet {
+  /** Rules left out because they could not be compiled (logcheck's grep would instead fail the whole file). */
+  readonly problems: readonly RuleProblem[];
+  private readonly rules: DebianRules | PsionicRules;
+  private readonly titles: Titles;
+
+  /** @internal use compileRules. */
+  constructor(rules: DebianRules | PsionicRules, problems: readonly RuleProblem[], titles: Titles) {
+    this.rules = rules;
+    this.problems = problems;
+    this.titles = titles;
+  }
+
+  /** 'debian' or 'psionic'. */
+  get layout(): 'debian' | 'psionic' {
+    return this.rules.layout;
+  }
+
+  /**
+   * Classifies one line as logcheck would within a run. Whether any Security Alerts section was
+   * printed in that run (logcheck's ATTACK flag) changes one thing: a line matching cracking.d that
+   * was dropped by cracking.ignore.d is then also kept out of Security Events. `attackInRun`
+   * defaults to "this line alone is the run". The line must already be trimmed of trailing white
+   * space, as logcheck's sed does before matching (see {@link prepareLines}).
+   */
+  classify(line: string, attackInRun?: boolean): Classification {
+    const r = this.rules;
+    if (r.layout === 'psionic') return this.classifyPsionic(r, line);
+    const attack = r.crackingRaise === undefined ? undefined : raiseLine(r.crackingRaise, r.crackingIgnore, undefined, line);
+    if (attack !== undefined && attack.hits.length > 0) {
+      return { verdict: 'attack', section: attack.hits[0]!.file, rule: attack.hits[0]!.rule, hits: attack.hits.map((h) => ({ kind: 'attack', ...h })) };
+    }
+    const attackFlag = attackInRun ?? false;
+    const viol = r.violations === undefined ? undefined : raiseLine(r.violations, r.violationsIgnore, attackFlag ? r.cracking : undefined, line);
+    if (viol !== undefined && viol.hits.length > 0) {
+      return { verdict: 'violation', section: viol.hits[0]!.file, rule: viol.hits[0]!.rule, hits: viol.hits.map((h) => ({ kind: 'violation', ...h })) };
+    }
+    // System Events: everything not matched by an ignore.d.* file, a cracking.d file or a violations.d file.
+    const by =
+      (r.ignore === undefined ? null : dirMatch(r.ignore, line, 'as-no-match')) ??
+      (r.cracking === undefined ? null : dirMatch(r.cracking, line, 'as-no-match')) ??
+      (r.violations === undefined ? null : dirMatch(r.violations, line, 'as-no-match'));
+    if (by === null) return { verdict: 'unusual', section: undefined, rule: undefined, hits: [] };
+    // A line matching a raise file but filtered from its section: name the filter that dropped it.
+    const rule = attack?.droppedBy ?? viol?.droppedBy ?? by;
+    return { verdict: 'ignored', section: undefined, rule, hits: [] };
+  }
+
+  private classifyPsionic(r: PsionicRules, line: string): Classification {
+    const hits: SectionHit[] = [];
+    if (r.hacking !== undefined) {
+      const m = fileMatch(r.hacking, line, 'as-match');
+      if (m !== null && m !== undefined) hits.push({ kind: 'attack', file: r.hacking.name, rule: m });
+    }
+    // 1.1 pipes violation matches through `grep -v -f logcheck.violations.ignore`; with that file
+    // missing grep fails and the section is never printed.
+    if (r.violations !== undefined && r.violationsIgnore !== undefined) {
+      const m = fileMatch(r.violations, line, 'as-match');
+      if (m !== null && m !== undefined && fileMatch(r.violationsIgnore, line, 'as-no-match') === null) {
+        hits.push({ kind: 'violation', file: r.violations.name, rule: m });
+      }
+    }
+    // 1.1's "Unusual System Events" is everything the ignore file does not drop, alerts included.
+    const ig = r.ignore === undefined ? null : fileMatch(r.ignore, line, 'as-no-match');
+    const first = hits[0];
+    if (first !== undefined) return { verdict: first.kind, section: first.file, rule: first.rule, hits };
+    if (r.ignore === undefined || ig === null || ig === undefined) return { verdict: r.ignore === undefined ? 'ignored' : 'unusual', section: undefined, rule: undefined, hits };
+    return { verdict: 'ignored', section: undefined, rule: ig, hits };
+  }
+
+  /**
+   * The report logcheck prints for these lines (its input after logtail: every log's new lines,
+   * in order, as byte strings without their newline): lines sorted and trimmed as logcheck does
+   * (see {@link prepareLines}), then the Security Alerts sections (one per cracking.d file, in file
+   * name order), Security Events sections, and System Events. `sortUnique` is SORTUNIQ. Psionic
+   * trees keep the input order (1.1 did not sort).
+   */
+  buildReport(input: readonly string[], sortUnique = false): Report {
+    const r = this.rules;
+    if (r.layout === 'psionic') return this.buildPsionic(r, input);
+    const lines = prepareLines(input, sortUnique);
+    const cache = new Map<string, RaiseResult | undefined>();
+    const attackOf = (l: string): RaiseResult | undefined => {
+      if (cache.has(l)) return cache.get(l);
+      const v = r.crackingRaise === undefined ? undefined : raiseLine(r.crackingRaise, r.crackingIgnore, undefined, l);
+      cache.set(l, v);
+      return v;
+    };
+    const sections: ReportSection[] = [];
+    const bySection = (kind: 'attack' | 'violation', res: (l: string) => RaiseResult | undefined, dir: CleanDir, title: string): boolean => {
+      const per = new Map<string, string[]>();
+      for (const l of lines) {
+        for (const h of res(l)?.hits ?? []) {
+          let a = per.get(h.file);
+          if (a === undefined) per.set(h.file, (a = []));
+          a.push(l);
+        }
+      }
+      for (const f of dir.files) {
+        const ls = per.get(f.name);
+        if (ls === undefined) continue;
+        sections.push({ kind, file: f.name, title: f.name === 'logcheck' ? title : `${title} for ${f.name}`, lines: ls });
+      }
+      return per.size > 0;
+    };
+    const attackFlag = r.crackingRaise === undefined ? false : bySection('attack', attackOf, r.crackingRaise, this.titles.attack);
+    if (r.violations !== undefined) {
+      const vcache = new Map<string, RaiseResult>();
+      const violations = r.violations;
+      const higher = attackFlag ? r.cracking : undefined;
+      bySection('violation', (l) => {
+        let v = vcache.get(l);
+        if (v === undefined) vcache.set(l, (v = raiseLine(violations, r.violationsIgnore, higher, l)));
+        return v;
+      }, r.violations, this.titles.security);
+    }
+    const ecache = new Map<string, boolean>();
+    const events = lines.filter((l) => {
+      let keep = ecache.get(l);
+      if (keep === undefined) {
+        keep = !((r.ignore !== undefined && dirMatch(r.ignore, l, 'as-no-match') !== null) ||
+          (r.cracking !== undefined && dirMatch(r.cracking, l, 'as-no-match') !== null) ||
+          (r.violations !== undefined && dirMatch(r.violations, l, 'as-no-match') !== null));
+        ecache.set(l, keep);
+      }
+      return keep;
+    });
+    if (events.length > 0) sections.push({ kind: 'events', file: undefined, title: this.titles.events, lines: events });
+    return { sections };
+  }
+
+  private buildPsionic(r: PsionicRules, lines: readonly string[]): Report {
+    const sections: ReportSection[] = [];
+    const push = (kind: SectionKind, file: string | undefined, title: string, pred: (l: string) => boolean): void => {
+      const ls = lines.filter(pred);
+      if (ls.length > 0) sections.push({ kind, file, title, lines: ls });
+    };
+    const hit = (f: CleanFile, l: string, doubt: Doubt): boolean => {
+      const m = fileMatch(f, l, doubt);
+      return m !== null && m !== undefined;
+    };
+    const { hacking, violations, violationsIgnore, ignore } = r;
+    if (hacking !== undefined) push('attack', hacking.name, 'Active System Attack Alerts', (l) => hit(hacking, l, 'as-match'));
+    if (violations !== undefined && violationsIgnore !== undefined) {
+      push('violation', violations.name, 'Security Violations', (l) => hit(violations, l, 'as-match') && !hit(violationsIgnore, l, 'as-no-match'));
+    }
+    if (ignore !== undefined) push('events', undefined, 'Unusual System Events', (l) => !hit(ignore, l, 'as-no-match'));
+    return { sections };
+  }
+}
+
+/**
+ * logcheck's preparation of its input: `sort -k 1,3 -s` (a stable sort on the text up to the end
+ * of the third blank-separated field, leading blanks included) or, with `sortUnique`, `sort -u`
+ * (whole lines, duplicates removed); both byte-wise as in the C locale; then trailing white space
+ * removed from each line (`sed 's/[[:space:]]\+$//'`, which runs after the sort).
+ */
+export function prepareLines(input: readonly string[], sortUnique: boolean): string[] {
+  let sorted: string[];
+  if (sortUnique) {
+    sorted = [...input].sort(byteCompare).filter((l, k, a) => k === 0 || a[k - 1] !== l);
+  } else {
+    const keyed = input.map((l) => ({ l, k: l.slice(0, keyEnd(l)) }));
+    // Array.prototype.sort is stable, as sort -s is.
+    keyed.sort((a, b) => byteCompare(a.k, b.k));
+    sorted = keyed.map((x) => x.l);
+  }
+  return sorted.map((l) => l.replace(/[ \t\n\v\f\r]+$/, ''));
+}
+
+/** End of sort's key `-k 1,3`: fields are a run of blanks (space, tab) then a run of non-blanks. */
+function keyEnd(l: string): number {
+  let p = 0;
+  const n = l.length;
+  const blank = (c: number): boolean => c === 0x20 || c === 0x09;
+  for (let f = 0; f < 3; f++) {
+    while (p < n && blank(l.charCodeAt(p))) p++;
+    while (p < n && !blank(l.charCodeAt(p))) p++;
+  }
+  return p;
+}
+
+/**
+ * Compiles a rule tree for one level. Never throws for a bad rule: it goes to `problems` with its
+ * file and line, and the rest of its file still applies (logcheck's grep would reject the whole file
+ * at every use: for a raise file that loses its section, for an ignore file it empties the stage).
+ */
+export function compileRules(tree: RuleTreeInput, opts: RuleOptions, titles: Titles = DEFAULT_TITLES): RuleSet {
+  const problems: RuleProblem[] = [];
+  if (tree.layout === 'psionic') {
+    const one = (name: string, text: string | undefined, ignoreCase: boolean): CleanFile | undefined => {
+      if (text === undefined) return undefined;
+      const m = { patterns: [] as string[], refs: [] as RuleRef[] };
+      // 1.1 used the files as they were: every line, even blank or comment lines, is a pattern;
+      // an empty line matches everything. (egrep -f)
+      text.split('\n').forEach((l, k, a) => {
+        if (k === a.length - 1 && l === '') return;
+        m.patterns.push(l);
+        m.refs.push({ file: name, line: k + 1 });
+      });
+      return { name, refs: m.refs, list: compileList(m.patterns, m.refs, problems, ignoreCase) };
+    };
+    // 1.1's case rules: alerts and violations with egrep -i, the ignore files case-sensitive.
+    const rules: PsionicRules = {
+      layout: 'psionic',
+      hacking: one('logcheck.hacking', tree.hacking, true),
+      violations: one('logcheck.violations', tree.violations, true),
+      violationsIgnore: one('logcheck.violations.ignore', tree.violationsIgnore, false),
+      ignore: one('logcheck.ignore', tree.ignore, false),
+    };
+    return new RuleSet(rules, problems, titles);
+  }
+  const dir = (name: string, files: RuleDirInput | undefined): CleanDir | undefined =>
+    files === undefined ? undefined : cleanDir([{ dir: name, files }], problems);
+  const cracking = dir('cracking.d', tree.cracking);
+  const crackingIgnore = opts.supportCrackingIgnore ? dir('cracking.ignore.d', tree.crackingIgnore) : undefined;
+  const levels: readonly ReportLevel[] =
+    opts.level === 'workstation' ? ['workstation', 'server', 'paranoid'] : opts.level === 'server' ? ['server', 'paranoid'] : ['paranoid'];
+  const ignoreSources = levels.flatMap((l) => {
+    const files = tree.ignore[l];
+    return files === undefined ? [] : [{ dir: `ignore.d.${l}`, files }];
+  });
+  const rules: DebianRules = {
+    layout: 'debian',
+    // With SUPPORT_CRACKING_IGNORE=1 and no cracking.ignore.d, logcheck skips the cracking check.
+    crackingRaise: opts.supportCrackingIgnore && crackingIgnore === undefined ? undefined : cracking,
+    cracking,
+    crackingIgnore,
+    violations: dir('violations.d', tree.violations),
+    violationsIgnore: dir('violations.ignore.d', tree.violationsIgnore),
+    ignore: ignoreSources.length === 0 ? undefined : cleanDir(ignoreSources, problems),
+  };
+  return new RuleSet(rules, problems, titles);
+}
+
+/**
+ * The report as logcheck prints it (without header.txt/footer.txt): each section's title, a rule
+ * of alternating `=` and `-` as long as the title, its lines, and an empty line.
+ */
+export function renderReport(report: Report): string {
+  let out = '';
+  for (const s of report.sections) {
+    let rule = '';
+    for (let k = 0; k < s.title.length; k++) rule += k % 2 === 0 ? '=' : '-';
+    out += `${s.title}\n${rule}\n`;
+    for (const l of s.lines) out += `${l}\n`;
+    out += '\n';
+  }
+  return out;
+}

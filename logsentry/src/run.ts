@@ -1,0 +1,127 @@
+/**
+ * One logsentry run, as logcheck 1.4 does it but losing nothing: lock, deliver what an earlier run
+ * spooled, read every input from its offset, classify, render, spool, advance the offsets, mail.
+ *
+ * Order (see spool.ts): the spool file is the commit point. Offsets advance only once the report is
+ * safely on disk in the spool (or printed with -o), and a spooled report is removed only when the
+ * mail server accepted it. Killed before the spool write: the next run reads the same lines again.
+ * Killed between the spool write and the offset write: the next run sends the spooled report and
+ * reads those lines again (reported twice: at-least-once, never lost). `-t` advances nothing.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { acquireLock, FileStateError, type Lock } from '@trisentry/shared';
+import type { LogsentryConfig } from './config.js';
+import { readInputs, readLogLists } from './inputs/index.js';
+import { loadRules } from './rules-loader.js';
+import { formatSubjectDate, renderReport, type ReportSection as OutSection } from './report.js';
+import { createMailer, readSmtpPassword, resolveHostName } from './mail.js';
+import { deliverSpooled, spool, spoolDirOf } from './spool.js';
+
+/** Per-run choices from the command line. */
+export interface RunOptions {
+  /** -o: print the report instead of mailing it. */
+  readonly stdout: boolean;
+  /** -t: advance no offset, no cursor. */
+  readonly test: boolean;
+  /** -R: "Reboot: " in the subject. */
+  readonly reboot: boolean;
+  /** -l: check only this file (its offset is kept as usual). */
+  readonly logFile?: string;
+  /** Where -o writes (default process.stdout). */
+  readonly write?: (s: string) => void;
+  /** The run's time (tests). */
+  readonly now?: Date;
+}
+
+/** What a run did. */
+export interface RunResult {
+  /** Lines read. */
+  readonly lines: number;
+  /** The report's subject, or undefined when there was nothing to report. */
+  readonly subject: string | undefined;
+  /** Reports mailed (spooled ones from earlier runs included). */
+  readonly delivered: number;
+  /** Rules that could not be compiled, `file:line: message`. */
+  readonly ruleProblems: readonly string[];
+}
+
+function readOptional(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+}
+
+/**
+ * Runs once. Throws UnavailableError when another run holds the lock, MailError (LS_SMTP_*) when
+ * mail fails (the report stays spooled; offsets have advanced, so nothing is read twice), and the
+ * input and config errors of the layers below.
+ */
+export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<RunResult> {
+  const now = opts.now ?? new Date();
+  let lock: Lock;
+  try {
+    lock = acquireLock(cfg.lock_file);
+  } catch (e) {
+    throw new FileStateError('FS_LOCKED', cfg.lock_file, `another logsentry run holds this lock (${(e as Error).message}); this run does nothing`);
+  }
+  try {
+    const host = await resolveHostName(cfg.report.subject);
+    const spoolDir = spoolDirOf(cfg.state_dir);
+    const password = cfg.mail.smtp.password_file !== '' ? readSmtpPassword(cfg.mail.smtp.password_file) : undefined;
+    const mailer = opts.stdout ? undefined : createMailer(cfg.mail, { host, ...(password !== undefined ? { password } : {}) });
+    let delivered = 0;
+    try {
+      // Earlier runs' reports first, in order: the administrator gets them before newer ones.
+      if (mailer !== undefined && !opts.test) delivered += (await deliverSpooled(spoolDir, (r) => mailer.send(r))).delivered.length;
+
+      const lists = opts.logFile !== undefined ? { files: [opts.logFile], journal: false, problems: [] as string[] } : readLogLists(cfg.inputs.list_files, cfg.inputs.list_dirs, cfg.inputs.files);
+      const journal = opts.logFile === undefined && (cfg.inputs.journal === 'on' || (cfg.inputs.journal === 'auto' && lists.journal));
+      const rules = loadRules(cfg.rules.dir, { layout: cfg.rules.layout, level: cfg.report.level, supportCrackingIgnore: cfg.rules.support_cracking_ignore }, {
+        attack: cfg.report.subject.attack,
+        security: cfg.report.subject.security,
+        events: cfg.report.subject.events,
+      });
+      const ruleProblems = rules.problems.map((p) => `${p.file}:${p.line}: ${p.message}`);
+
+      let lines = 0;
+      let subject: string | undefined;
+      for (;;) {
+        const input = await readInputs({ files: lists.files, journal, normalizeTimestamps: cfg.inputs.normalize_timestamps }, cfg.state_dir, now.getTime());
+        lines += input.lines.length;
+        // logtail's warnings reach logcheck among the log lines; so do ours.
+        const texts = [...input.warnings, ...input.lines.map((l) => l.text)];
+        const report = rules.buildReport(texts, cfg.report.sort_unique);
+        const sections: OutSection[] = report.sections.map((s) => ({ kind: s.kind === 'events' ? 'unusual' : s.kind, title: s.title, lines: s.lines }));
+        const rendered = renderReport({
+          sections,
+          host,
+          date: formatSubjectDate(now, cfg.report.subject.date_format, -now.getTimezoneOffset()),
+          reboot: opts.reboot,
+          intro: cfg.report.intro,
+          ...(cfg.report.intro ? { header: readOptional(join(cfg.rules.dir, 'header.txt')), footer: readOptional(join(cfg.rules.dir, 'footer.txt')) } : {}),
+          maxSize: cfg.report.max_size,
+          subjectWords: { attack: cfg.report.subject.attack, security: cfg.report.subject.security, events: cfg.report.subject.events },
+          ...(cfg.report.subject.add_tag ? { tag: cfg.report.subject.tag } : {}),
+          errors: [...lists.problems.map((p) => `E: ${p}`), ...ruleProblems.map((p) => `E: rule left out: ${p}`)],
+        });
+        if (rendered !== null) subject ??= rendered.subject;
+        if (opts.stdout) {
+          if (rendered !== null) (opts.write ?? ((s: string) => process.stdout.write(s)))(rendered.body);
+          if (!opts.test) input.commit();
+        } else if (rendered !== null && opts.test) {
+          // -t: mail it, but keep nothing: no spool, no offsets (the next run reports these lines again).
+          await mailer!.send({ subject: rendered.subject, body: rendered.body });
+          delivered++;
+        } else if (rendered !== null) {
+          spool(spoolDir, { subject: rendered.subject, body: rendered.body }, { host, now });
+          input.commit();
+          delivered += (await deliverSpooled(spoolDir, (r) => mailer!.send(r))).delivered.length;
+        } else if (!opts.test) input.commit();
+        if (!input.more) return { lines, subject, delivered, ruleProblems };
+      }
+    } finally {
+      mailer?.close();
+    }
+  } finally {
+    lock.release();
+  }
+}
