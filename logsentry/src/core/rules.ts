@@ -7,7 +7,7 @@
  * Lines and rule texts are byte strings (one char per byte: decode files as latin1), because grep and
  * sort run byte-wise in the C locale. Pure: no I/O, no clock, no logging (the loader reads files).
  */
-import { EreList } from './ere.js';
+import { EreList, SharedEreSet } from './ere.js';
 
 /** A rule's origin: the rule file (relative to the rules directory) and its 1-based line. */
 export interface RuleRef {
@@ -129,7 +129,7 @@ interface CleanFile {
 interface CleanDir {
   readonly files: readonly CleanFile[];
   readonly byName: ReadonlyMap<string, CleanFile>;
-  readonly all: EreList;
+  readonly all: Pick<EreList, 'test'>;
   readonly allRefs: readonly RuleRef[];
 }
 
@@ -152,8 +152,14 @@ function cleanPatterns(path: string, text: string, into: { patterns: string[]; r
   });
 }
 
-function compileList(patterns: readonly string[], refs: readonly RuleRef[], problems: RuleProblem[] | undefined, ignoreCase: boolean): EreList {
-  const list = new EreList(patterns, ignoreCase);
+// The common sets of the rule tree being compiled (one per case mode), set by compileRules for the
+// duration of the compilation, so every file's patterns land in one set without threading it
+// through every helper. compileRules is synchronous, so no other compilation can interleave.
+// Case folding is done in the pattern (translateEre), so one set serves both modes.
+let sharedSet: SharedEreSet | undefined;
+
+function compileList(patterns: readonly string[], refs: readonly RuleRef[], problems: RuleProblem[] | undefined, ignoreCase: boolean, shared = true): EreList {
+  const list = new EreList(patterns, ignoreCase, shared ? sharedSet : undefined);
   if (problems !== undefined) for (const e of list.errors) problems.push({ ...refs[e.index]!, message: e.message });
   return list;
 }
@@ -182,7 +188,26 @@ function cleanDir(sources: readonly { readonly dir: string; readonly files: Rule
     allRefs.push(...m.refs);
   }
   // Problems were reported per file above; the combined list repeats them.
-  return { files, byName: new Map(files.map((f) => [f.name, f])), all: compileList(allPatterns, allRefs, undefined, false), allRefs };
+  return { files, byName: new Map(files.map((f) => [f.name, f])), all: dirAllList(files, allPatterns, allRefs), allRefs };
+}
+
+/**
+ * A directory's "does any file match" list. With the common set it only needs the answers the files
+ * already give (a combined copy would double the set and the per-line cost), so it asks them.
+ */
+function dirAllList(files: readonly CleanFile[], patterns: readonly string[], refs: readonly RuleRef[]): Pick<EreList, 'test'> {
+  if (sharedSet === undefined) return compileList(patterns, refs, undefined, false, false);
+  return {
+    test(line: string): boolean | undefined {
+      let unsure = false;
+      for (const f of files) {
+        const r = f.list.test(line);
+        if (r === true) return true;
+        if (r === undefined) unsure = true;
+      }
+      return unsure ? undefined : false;
+    },
+  };
 }
 
 /** A doubtful match (the exact matcher ran out of budget) resolves toward reporting the line. */
@@ -470,7 +495,21 @@ export function prepareLines(input: readonly string[], sortUnique: boolean): str
     keyed.sort((a, b) => byteCompare(a.k, b.k));
     sorted = keyed.map((x) => x.l);
   }
-  return sorted.map((l) => l.replace(/[ \t\n\v\f\r]+$/, ''));
+  return sorted.map(trimTrailingSpace);
+}
+
+/**
+ * logcheck's `sed -e 's/[[:space:]]*$//'`, by hand: a regex `\s+$` backtracks quadratically on a
+ * long run of blanks followed by anything else (200 KB of spaces then "x" took seconds).
+ */
+function trimTrailingSpace(l: string): string {
+  let e = l.length;
+  for (;;) {
+    const c = l.charCodeAt(e - 1);
+    if (e > 0 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) e--;
+    else break;
+  }
+  return e === l.length ? l : l.slice(0, e);
 }
 
 /** End of sort's key `-k 1,3`: fields are a run of blanks (space, tab) then a run of non-blanks. */
@@ -491,6 +530,15 @@ function keyEnd(l: string): number {
  * at every use: for a raise file that loses its section, for an ignore file it empties the stage).
  */
 export function compileRules(tree: RuleTreeInput, opts: RuleOptions, titles: Titles = DEFAULT_TITLES): RuleSet {
+  sharedSet = new SharedEreSet('u');
+  try {
+    return compileRulesInto(tree, opts, titles);
+  } finally {
+    sharedSet = undefined;
+  }
+}
+
+function compileRulesInto(tree: RuleTreeInput, opts: RuleOptions, titles: Titles): RuleSet {
   const problems: RuleProblem[] = [];
   if (tree.layout === 'psionic') {
     const one = (name: string, text: string | undefined, ignoreCase: boolean): CleanFile | undefined => {
