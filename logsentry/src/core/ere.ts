@@ -703,6 +703,21 @@ export class EreList {
     }
   }
 
+  /** [from, to) of this list's exact patterns in the shared set, or undefined without one. */
+  get sharedRange(): readonly [number, number] | undefined {
+    return this.shared === undefined ? undefined : [this.sharedFrom, this.sharedFrom + this.setIndex.length];
+  }
+
+  /** The shared set this list's exact patterns are in, if any. */
+  get sharedSet(): SharedEreSet | undefined {
+    return this.shared;
+  }
+
+  /** Whether some pattern needs the budgeted exact matcher (back-references and the like). */
+  get hasInexact(): boolean {
+    return this.inexact.length > 0;
+  }
+
   private exactTest(line: string): boolean {
     if (this.shared !== undefined) return this.setIndex.length > 0 && this.shared.anyIn(line, this.sharedFrom, this.sharedFrom + this.setIndex.length);
     return this.set?.test(line) === true;

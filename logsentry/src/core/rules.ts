@@ -197,6 +197,17 @@ function cleanDir(sources: readonly { readonly dir: string; readonly files: Rule
  */
 function dirAllList(files: readonly CleanFile[], patterns: readonly string[], refs: readonly RuleRef[]): Pick<EreList, 'test'> {
   if (sharedSet === undefined) return compileList(patterns, refs, undefined, false, false);
+  // Files are compiled one after the other, so their exact patterns sit in one contiguous range of
+  // the shared set: one binary search answers for the whole directory when no file needs the
+  // budgeted matcher.
+  const ranges = files.map((f) => f.list.sharedRange).filter((r): r is readonly [number, number] => r !== undefined && r[1] > r[0]);
+  const set = files[0]?.list.sharedSet;
+  const contiguous = ranges.every((r, k) => k === 0 || r[0] === ranges[k - 1]![1]);
+  if (set !== undefined && contiguous && files.every((f) => !f.list.hasInexact)) {
+    const from = ranges[0]?.[0] ?? 0;
+    const to = ranges[ranges.length - 1]?.[1] ?? 0;
+    return { test: (line: string): boolean => to > from && set.anyIn(line, from, to) };
+  }
   return {
     test(line: string): boolean | undefined {
       let unsure = false;
