@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { EreList, EreSyntaxError, translateEre } from '../src/core/ere.js';
+import { EreList, EreSyntaxError, SharedEreSet, translateEre } from '../src/core/ere.js';
 
 /** [pattern, line, grep -E matches?] */
 const CASES: readonly (readonly [string, string, boolean])[] = [
@@ -86,4 +86,17 @@ test('a 1 MB line and evil-regex shapes run in bounded time', (t) => {
   ms = performance.now() - t0;
   t.diagnostic(`back-reference rule whose superset misses on 1 MB: ${ms.toFixed(1)} ms`);
   assert.ok(ms < 2000);
+});
+
+test('a rule tree too big for one RE2.Set is split, not fatal (RE2 refuses ~1,500 such rules at 64 MB)', () => {
+  const shared = new SharedEreSet('u');
+  const pats = Array.from({ length: 1500 }, (_, i) => `^\\w{3} [ :[:digit:]]{11} [._[:alnum:]-]+ prog${i}\\[[[:digit:]]{1,5}\\]: [[:alnum:] ]{1,200} (from|to) [.:[:xdigit:]]{3,39}( port [0-9]{1,5})?$`);
+  // Two "files" sharing the set, as compileRules makes them.
+  const a = new EreList(pats.slice(0, 750), false, shared);
+  const b = new EreList(pats.slice(750), false, shared);
+  const line = 'Nov 21 10:00:00 host prog1234[42]: connection closed from 192.0.2.7 port 22';
+  assert.equal(a.test(line), false);
+  assert.equal(b.test(line), true);
+  assert.deepEqual(b.matching(line), [1234 - 750]);
+  assert.equal(b.test('Nov 21 10:00:00 host prog1234[42]: nothing to see'), false);
 });
