@@ -55,6 +55,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       else if (t.startsWith('-')) throw new UsageError(`unknown argument ${JSON.stringify(t)}`);
       else positional.push(t);
     }
+    if (replay === undefined && positional.length === 0) {
+      // The daemon: checked before the config, so a supervisor sees "unavailable", as before.
+      process.stderr.write('hostsentry: the daemon is not available in this build yet (--replay and stat are); exiting 69\n');
+      return EXIT.UNAVAILABLE;
+    }
     const cfg = checkHostsentryConfig(config !== '' ? resolve(config) : (SYSTEM.find((p) => existsSync(p)) ?? SHIPPED));
     if (replay !== undefined) {
       if (positional.length > 0) throw new UsageError('--replay takes no other argument');
@@ -77,9 +82,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       return EXIT.OK;
     }
-    if (positional.length > 0) throw new UsageError(`unknown command ${JSON.stringify(positional[0])}`);
-    process.stderr.write('hostsentry: the daemon is not available in this build yet (--replay and stat are); exiting 69\n');
-    return EXIT.UNAVAILABLE;
+    throw new UsageError(`unknown command ${JSON.stringify(positional[0])}`);
   } catch (e) {
     if (e instanceof TriSentryError) {
       process.stderr.write(`hostsentry: ${e.message}\n`);
