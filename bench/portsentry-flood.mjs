@@ -9,6 +9,7 @@
 // usage (as root, after `npm run build` and `npx tsc -b test`, with scripts/install-reference-tools run):
 //   node bench/portsentry-flood.mjs [--packets N] [--rate-us U] [--only ours|ref] [--keep]
 // The lab is ts-bf-* / 198.18.40.0/24; no packet goes anywhere else (see /work/shared/LAB.md).
+import { readTcpPackets } from './lib/pcap.mjs';
 import { createRequire } from 'node:module';
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -161,47 +162,10 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-// ---------------------------------------------------------------------------------------------------
-// pcap reading: just enough for tcpdump -w of Ethernet frames carrying IPv4/TCP.
-
-/** Packets of a classic pcap file: { tsMs, src, dst, dport, syn } for each IPv4 TCP frame. */
+/** Packets of tcpdump's file (bench/lib/pcap.mjs), each marked `syn` when it is a SYN/Normal probe. */
 function readPcap(file) {
-  const b = readFileSync(file);
-  if (b.length < 24) return [];
-  const magicLe = b.readUInt32LE(0);
-  let le;
-  let nano;
-  if (magicLe === 0xa1b2c3d4 || magicLe === 0xa1b23c4d) le = true;
-  else if (b.readUInt32BE(0) === 0xa1b2c3d4 || b.readUInt32BE(0) === 0xa1b23c4d) le = false;
-  else throw new Error(`${file}: not a pcap file`);
-  nano = (le ? magicLe : b.readUInt32BE(0)) === 0xa1b23c4d;
-  const u32 = (o) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-  const linktype = u32(20);
-  if (linktype !== 1) throw new Error(`${file}: link type ${linktype}, expected Ethernet`);
-  const out = [];
-  let o = 24;
-  while (o + 16 <= b.length) {
-    const sec = u32(o);
-    const frac = u32(o + 4);
-    const incl = u32(o + 8);
-    const p = o + 16;
-    o = p + incl;
-    if (o > b.length) break;
-    if (incl < 14 + 20 + 14 || b.readUInt16BE(p + 12) !== 0x0800) continue;
-    const ip = p + 14;
-    const ihl = (b[ip] & 0x0f) * 4;
-    if (b[ip + 9] !== 6 || incl < 14 + ihl + 14) continue;
-    const tcp = ip + ihl;
-    out.push({
-      tsMs: sec * 1000 + (nano ? frac / 1e6 : frac / 1e3),
-      src: `${b[ip + 12]}.${b[ip + 13]}.${b[ip + 14]}.${b[ip + 15]}`,
-      dst: `${b[ip + 16]}.${b[ip + 17]}.${b[ip + 18]}.${b[ip + 19]}`,
-      dport: b.readUInt16BE(tcp + 2),
-      // SYN set, ACK and RST clear: what both tools call a SYN/Normal scan.
-      syn: (b[tcp + 13] & 0x16) === 0x02,
-    });
-  }
-  return out;
+  // SYN set, ACK and RST clear: what both tools call a SYN/Normal scan.
+  return readTcpPackets(file).map((p) => ({ ...p, syn: (p.flags & 0x16) === 0x02 }));
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -113,7 +113,10 @@ export class Responder {
     // Warm the decide path (a throwaway Decider) so the first real detection does not pay for V8
     // compiling it: that detection's block time is the one that matters.
     const warm = new Decider(policyOf(cfg));
-    for (let i = 0; i < 200; i++) until(warm.decide({ address: `192.0.2.${i & 255}`, proto: i & 1 ? 'udp' : 'tcp', time: i }, { blocked: false, offences: i & 3 }).action === 'block' ? i : null);
+    for (let i = 0; i < 200; i++) {
+      const dec = warm.decide({ address: `192.0.2.${i & 255}`, proto: i & 1 ? 'udp' : 'tcp', time: i }, { blocked: false, offences: i & 3 });
+      if (dec.action === 'block') until(dec.expiresAt);
+    }
     const r = new Responder(cfg, modes, log, store, backend);
     for (const f of r.files.values()) await f.reset();
     for (const b of store.all()) await r.files.get(b.mode)?.record({ epochMs: b.since, name: b.name, ip: b.address, port: b.port, proto: b.proto === 'tcp' ? 'TCP' : 'UDP' });

@@ -219,8 +219,21 @@ export function startStealth(cfg0: PortsentryConfig, modes: readonly Mode[], ctx
     });
   };
 
+  // One context for every frame (no object per packet); its getters read the daemon's current lists,
+  // which a reload or an ignore-file change replaces.
+  const fc: FrameContext = {
+    sockets: host,
+    get ignore() {
+      return ctx.ignore();
+    },
+    get destinations() {
+      return ctx.destinations();
+    },
+    get own() {
+      return ctx.own();
+    },
+  };
   const onFrame = (frame: Buffer, length: number, linkType: number, time: number): void => {
-    const fc: FrameContext = { sockets: host, ignore: ctx.ignore(), destinations: ctx.destinations(), own: ctx.own() };
     const e = detector.process(frame, linkType, length, time, fc);
     if (e !== null) report(e);
   };
