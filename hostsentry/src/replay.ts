@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostsentryConfig } from './config.js';
-import { emptyHistory, type History, type LoginRecord } from './core/history.js';
+import { emptyHistory, type History } from './core/history.js';
 import { formatAnomaly, step, type ModuleContext, type PasswdEntry } from './core/modules.js';
 import type { BadCount } from './core/utmp.js';
 import { readWtmp } from './inputs/wtmp.js';
@@ -59,18 +59,7 @@ export function replayWtmp(file: string, cfg: HostsentryConfig, out: (line: stri
       for (const n of r.notes) notes.push(`${n.kind}: ${n.detail}`);
       for (const lr of r.records) {
         records++;
-        const rec: LoginRecord = {
-          user: lr.user,
-          tty: lr.tty,
-          host: lr.host,
-          address: lr.address === '' ? undefined : lr.address,
-          time: lr.timeMs,
-          kind: lr.kind,
-          pid: lr.pid,
-          session: lr.session,
-          origin: 'wtmp',
-        };
-        const s = step(history, rec, config, ctx);
+        const s = step(history, lr, config, ctx);
         history = s.history;
         for (const a of s.anomalies) {
           anomalies++;

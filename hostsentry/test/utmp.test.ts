@@ -125,7 +125,7 @@ test('logins agree with last -f FILE (user, tty, host, login time)', (t) => {
     const ours = decodeAll(buf)
       .map((r) => toLoginRecord(r, 'wtmp'))
       .filter((r) => r?.kind === 'login')
-      .map((r) => `${r?.user} ${r?.tty} ${r?.host} ${new Date(r?.timeMs ?? 0).toISOString().slice(0, 19)}`)
+      .map((r) => `${r?.user} ${r?.tty} ${r?.host} ${new Date(r?.time ?? 0).toISOString().slice(0, 19)}`)
       .sort();
     assert.equal(ours.length, 3);
     assert.deepEqual(ours, fromLast);
@@ -142,7 +142,7 @@ test('records map to login, logout, boot and shutdown events', (t) => {
     ['boot', 'login', 'login', 'login', 'logout', 'shutdown'],
   );
   const alice = evs[1];
-  assert.equal(alice?.timeMs, Date.UTC(2024, 2, 1, 9, 0, 0, 123));
+  assert.equal(alice?.time, Date.UTC(2024, 2, 1, 9, 0, 0, 123));
   assert.equal(alice?.pid, 1234);
   assert.equal(alice?.origin, 'wtmp');
   assert.equal(alice?.offset, 384);

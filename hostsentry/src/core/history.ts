@@ -11,22 +11,8 @@
  */
 import { formatPrefix, makePrefix, tryParseAddress, wallClock, type IpAddress, type TimeZone } from '@trisentry/shared';
 
-/**
- * One login/logout/boot/shutdown record as the input adapters deliver it (shared type; the wtmp
- * decoder produces the same shape). `time` is epoch milliseconds from the record itself.
- */
-export interface LoginRecord {
-  user: string;
-  tty: string;
-  host: string;
-  address: string | undefined;
-  time: number /*ms*/;
-  kind: 'login' | 'logout' | 'boot' | 'shutdown';
-  pid: number;
-  session: number;
-  method?: string;
-  origin: 'wtmp' | 'utmp' | 'sshd';
-}
+export type { LoginRecord } from './utmp.js';
+import type { LoginRecord } from './utmp.js';
 
 /** How often and when one source (address, network or domain) was seen. Times are record ms. */
 export interface SourceStat {

@@ -20,9 +20,15 @@ import {
 } from './history.js';
 
 /** The login-time modules of this file, by the name used in log lines. */
-export type ModuleName = 'FirstLogin' | 'ForeignDomain' | 'NewSource' | 'OddLoginTime' | 'MultipleLogins' | 'SystemAccountLogin';
+export type LoginModuleName = 'FirstLogin' | 'ForeignDomain' | 'NewSource' | 'OddLoginTime' | 'MultipleLogins' | 'SystemAccountLogin';
+/** Every module, by the name used in log lines: the login-time ones, the home checks and the record checks. */
+export type ModuleName = LoginModuleName | 'HistoryTruncated' | 'HistorySuspicious' | 'RhostsCheck' | 'OddDirnames' | 'RecordTamper';
 
-/** One finding: which module, how serious, whose login, from where, when (record ms), and why. */
+/**
+ * One finding: which module, how serious, whose login, from where, when (record ms), and why.
+ * Findings that are not about one login (a home check, a tampered file) have no `record`, tty '' and
+ * source '' and the time of the check or of the record that revealed it.
+ */
 export interface Anomaly {
   readonly module: ModuleName;
   readonly severity: Severity;
@@ -32,7 +38,7 @@ export interface Anomaly {
   readonly source: string;
   readonly time: number;
   readonly evidence: string;
-  readonly record: LoginRecord;
+  readonly record?: LoginRecord;
 }
 
 /** What a passwd lookup returns for a user; undefined when the user is unknown. */

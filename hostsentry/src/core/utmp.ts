@@ -219,12 +219,12 @@ export function decodeRecords(bytes: Uint8Array, base: number, layout: UtmpLayou
 export type LoginKind = 'login' | 'logout' | 'boot' | 'shutdown';
 
 /** Where a login record was read from. */
-export type LoginOrigin = 'wtmp' | 'utmp';
+export type LoginOrigin = 'wtmp' | 'utmp' | 'wtmpdb' | 'sshd';
 
 /**
- * One login event, the same whatever the input (wtmp, utmp, sshd lines), so anomaly modules never
- * look at the input format. Strings are escaped (no control characters). A logout usually has an
- * empty user: pair it with its login by `tty` and `pid`.
+ * One login event, the same whatever the input (wtmp, utmp, wtmpdb, sshd lines), so anomaly modules
+ * never look at the input format. Strings are escaped (no control characters). A logout usually has
+ * an empty user: pair it with its login by `tty` and `pid`. Plain JSON data.
  */
 export interface LoginRecord {
   readonly kind: LoginKind;
@@ -232,17 +232,19 @@ export interface LoginRecord {
   readonly tty: string;
   /** The remote host as recorded (a name or address text); '' for a local login. */
   readonly host: string;
-  /** Canonical address text from ut_addr_v6; '' when none was recorded. */
-  readonly address: string;
-  /** Event time in ms since the epoch, from the record. */
-  readonly timeMs: number;
+  /** Canonical address text (ut_addr_v6, the sshd line's address); undefined when none was recorded. */
+  readonly address: string | undefined;
+  /** Event time in ms since the epoch, from the record (never the wall clock). */
+  readonly time: number;
   readonly pid: number;
   readonly session: number;
-  /** The authentication method; binary records do not carry one (filled from sshd lines elsewhere). */
+  /** The authentication method (sshd lines: password, publickey, keyboard-interactive, ...); binary records carry none. */
   readonly method?: string;
+  /** The source port (sshd lines). */
+  readonly port?: number;
   readonly origin: LoginOrigin;
-  /** Byte offset of the record in its file. */
-  readonly offset: number;
+  /** Byte offset of the record in its file (wtmp/utmp), or the row id (wtmpdb). */
+  readonly offset?: number;
 }
 
 /**
@@ -274,8 +276,8 @@ export function toLoginRecord(r: UtmpRecord, origin: LoginOrigin): LoginRecord |
     user: r.user,
     tty: r.line,
     host: r.host,
-    address: r.address,
-    timeMs: r.sec * 1000 + Math.floor(r.usec / 1000),
+    address: r.address === '' ? undefined : r.address,
+    time: r.sec * 1000 + Math.floor(r.usec / 1000),
     pid: r.pid,
     session: r.session,
     origin,
