@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { connect } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readJournal, renderJournalEntry, CURSOR_FILE } from '../src/inputs/journal.js';
+import { readJournal, renderJournalEntry, CURSOR_FILE } from '@trisentry/shared';
 import { readInputs } from '../src/inputs/index.js';
 
 const JOURNALD = ['/lib/systemd/systemd-journald', '/usr/lib/systemd/systemd-journald'].find((p) => existsSync(p));

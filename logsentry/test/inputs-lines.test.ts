@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseLogList, readLogLists } from '../src/inputs/listfiles.js';
 import { dropJournalDuplicates, normalizeTimestamp } from '../src/inputs/lines.js';
-import { parseJournalJson, renderJournalEntry, journalArgs, CURSOR_FILE, LOGCHECK_JOURNAL_OFFSET } from '../src/inputs/journal.js';
-import type { JournalEntry } from '../src/inputs/journal.js';
+import { parseJournalJson, renderJournalEntry, journalArgs, CURSOR_FILE, LOGCHECK_JOURNAL_OFFSET } from '@trisentry/shared';
+import type { JournalEntry } from '@trisentry/shared';
 
 test('list files: paths, journal, comments and blanks as logcheck reads them', () => {
   const r = parseLogList('## header\n\n/var/log/syslog\n  \njournal\n# /var/log/old\nrelative/path\n/var/log/auth.log  \n', 'x.logfiles');

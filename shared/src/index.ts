@@ -9,3 +9,4 @@ export * from './syslog/index.js';
 export * from './exec/index.js';
 export * from './fs/index.js';
 export * from './lifecycle/index.js';
+export * from './logread/index.js';

@@ -2,10 +2,8 @@
  * logsentry's inputs: one run's new lines from every listed log file and the journal, with one
  * commit for all of them (the caller commits only after the report was accepted; `-t` never does).
  */
-import { readNew } from './logfile.js';
-import type { LogRead, ReadNewOptions } from './logfile.js';
-import { readJournal } from './journal.js';
-import type { JournalOptions, JournalRead } from './journal.js';
+import { readJournal, readNew } from '@trisentry/shared';
+import type { JournalOptions, JournalRead, LogRead, ReadNewOptions } from '@trisentry/shared';
 import { dropJournalDuplicates, normalizeTimestamp } from './lines.js';
 
 export { readLogLists, parseLogList, type LogList } from './listfiles.js';
@@ -21,7 +19,7 @@ export {
   type LogRead,
   type LogOffset,
   type ReadNewOptions,
-} from './logfile.js';
+} from '@trisentry/shared';
 export {
   readJournal,
   journalArgs,
@@ -33,7 +31,7 @@ export {
   type JournalEntry,
   type JournalOptions,
   type JournalRead,
-} from './journal.js';
+} from '@trisentry/shared';
 export { normalizeTimestamp, eventKey, dropJournalDuplicates } from './lines.js';
 
 /** One line for the rules: where it came from and its text (normalised when asked). */

@@ -5,7 +5,7 @@
  */
 import { parseLogLine, toTraditional, YearInferrer } from '@trisentry/shared';
 import type { LogLine } from '@trisentry/shared';
-import type { JournalEntry } from './journal.js';
+import type { JournalEntry } from '@trisentry/shared';
 
 /**
  * Rewrites an rsyslog RFC 3339 file line (`2026-11-21T10:00:01.123456+01:00 host prog[1]: msg`) to

@@ -19,7 +19,7 @@ import type { BigIntStats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { writeFileAtomic } from '@trisentry/shared';
+import { writeFileAtomic } from '../fs/atomic.js';
 
 /** What one call of {@link readNew} found. */
 export interface LogRead {

@@ -5,7 +5,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, re
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { readNew, offsetFileName, readOffsetFile, shrinkWarning, rewriteWarning, listGenerations } from '../src/inputs/logfile.js';
+import { readNew, offsetFileName, readOffsetFile, shrinkWarning, rewriteWarning, listGenerations } from '../src/logread/logfile.js';
 
 function setup(): { dir: string; state: string; log: string; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'ls-inputs-'));

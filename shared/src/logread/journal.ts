@@ -16,8 +16,10 @@ import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ExecError, escapeControl, timestamp3164, writeFileAtomic } from '@trisentry/shared';
-import type { TimeZone } from '@trisentry/shared';
+import { ExecError } from '../errors.js';
+import { writeFileAtomic } from '../fs/atomic.js';
+import { escapeControl, timestamp3164 } from '../syslog/format.js';
+import type { TimeZone } from '../syslog/format.js';
 import { touchFile } from './logfile.js';
 
 /** One journal entry, reduced to what a syslog line shows. */
