@@ -1,25 +1,31 @@
 /**
- * `hostsentry` — login anomaly detection. `--replay FILE` and `stat` work; the daemon (following
- * wtmp live and answering anomalies) is not built yet: it says so and exits 69 (EX_UNAVAILABLE), so
- * the supervisor and systemd (RestartPreventExitStatus=69) leave it stopped instead of pretending.
- * The only file of this workspace that reads argv or exits.
+ * `hostsentry` — login anomaly detection: the daemon (default), `--replay FILE` and `stat`.
+ * The only file of this workspace that reads argv, builds the adapters, or exits.
  */
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EXIT, TriSentryError, UsageError, exitCodeOf } from '@trisentry/shared';
-import { checkHostsentryConfig } from './config.js';
+import { EXIT, TriSentryError, UsageError, createSyslog, exitCodeOf, installLifecycle } from '@trisentry/shared';
+import { createMailer, readSmtpPassword, type LogsentryConfig } from '@trisentry/logsentry';
+import { checkHostsentryConfig, type HostsentryConfig } from './config.js';
+import { startDaemon } from './daemon.js';
 import { formatProfile, loadHistory } from './history-store.js';
-import { replayWtmp } from './replay.js';
+import { readPasswd, replayWtmp } from './replay.js';
+import { createResponder, type SendMail } from './respond.js';
 
 const SHIPPED = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'etc', 'hostsentry.yaml');
 const SYSTEM = ['/etc/trisentry/hostsentry.yaml'];
 
 const HELP = `usage: hostsentry [-c FILE] --replay WTMP [--save]
        hostsentry [-c FILE] stat [USER]
-       hostsentry [-c FILE] [--foreground]        (the daemon: not in this build yet, exits 69)
+       hostsentry [-c FILE] [--foreground]
 
 Login anomaly detection (TriSentry's HostSentry).
+
+  (no command)   the daemon, in the foreground (as systemd runs it; --foreground is accepted and
+                 changes nothing): follows wtmp, reads utmp at start, answers each anomaly as
+                 responses: says. SIGHUP re-reads the config, SIGTERM stops.
 
   --replay WTMP  run a wtmp file from its start through the anomaly modules, in record time, and
                  print each anomaly on one line (module, user, tty, source, time, evidence); with
@@ -28,7 +34,7 @@ Login anomaly detection (TriSentry's HostSentry).
   stat [USER]    print the learned profile of USER (or of every user) from the database
   -c FILE        hostsentry.yaml (default /etc/trisentry/hostsentry.yaml, else the shipped one)
 
-Exit status: 0 done, 64 usage, 69 unavailable (the daemon), 74 unreadable database, 78 config.
+Exit status: 0 done, 64 usage, 74 unreadable database or state, 78 config.
 `;
 
 /** Runs the command line; resolves with the exit status. */
@@ -55,12 +61,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       else if (t.startsWith('-')) throw new UsageError(`unknown argument ${JSON.stringify(t)}`);
       else positional.push(t);
     }
-    if (replay === undefined && positional.length === 0) {
-      // The daemon: checked before the config, so a supervisor sees "unavailable", as before.
-      process.stderr.write('hostsentry: the daemon is not available in this build yet (--replay and stat are); exiting 69\n');
-      return EXIT.UNAVAILABLE;
-    }
-    const cfg = checkHostsentryConfig(config !== '' ? resolve(config) : (SYSTEM.find((p) => existsSync(p)) ?? SHIPPED));
+    const cfgPath = config !== '' ? resolve(config) : (SYSTEM.find((p) => existsSync(p)) ?? SHIPPED);
+    const cfg = checkHostsentryConfig(cfgPath);
+    if (replay === undefined && positional.length === 0) return await runDaemon(cfgPath, cfg);
     if (replay !== undefined) {
       if (positional.length > 0) throw new UsageError('--replay takes no other argument');
       const r = replayWtmp(resolve(replay), cfg, (line) => process.stdout.write(`${line}\n`), { save });
@@ -90,4 +93,53 @@ export async function main(argv: readonly string[]): Promise<number> {
     } else process.stderr.write(`hostsentry: internal error: ${(e as Error).stack ?? String(e)}\n`);
     return exitCodeOf(e);
   }
+}
+
+/** The mail sender for responses.mail, through logsentry's mailer (SMTP or sendmail, header-safe). */
+function mailSender(cfg: HostsentryConfig, host: string): SendMail | undefined {
+  const m = cfg.responses.mail;
+  if (!m.enabled) return undefined;
+  const settings: LogsentryConfig['mail'] = { ...m, attach: 'none', encoding: 'auto' };
+  return async (mail) => {
+    const password = m.smtp.password_file !== '' ? readSmtpPassword(m.smtp.password_file) : undefined;
+    const mailer = createMailer(settings, { host, ...(password !== undefined ? { password } : {}) });
+    try {
+      await mailer.send(mail);
+    } finally {
+      mailer.close();
+    }
+  };
+}
+
+/** Runs the daemon until SIGTERM/SIGINT; SIGHUP restarts it on the re-read config. */
+async function runDaemon(cfgPath: string, first: HostsentryConfig): Promise<number> {
+  const start = async (cfg: HostsentryConfig) => {
+    const log = createSyslog({ ident: 'hostsentry', facility: cfg.responses.syslog.facility, sinks: cfg.responses.syslog.sinks });
+    const host = hostname();
+    const sendMail = mailSender(cfg, host);
+    const responder = createResponder({ log, config: cfg.responses, host, ...(sendMail !== undefined ? { sendMail } : {}) });
+    const daemon = await startDaemon({ config: cfg, log, responder, ctx: { passwd: readPasswd(), timeZone: 'local' } });
+    const s = daemon.stats();
+    log.notice(`started: following ${cfg.inputs.wtmp.enabled ? cfg.inputs.wtmp.path : 'no wtmp'}; ${s.records} records read at start; history in ${cfg.database}`);
+    return { log, daemon };
+  };
+  let cur = await start(first);
+  const stopCurrent = async (why: string): Promise<void> => {
+    await cur.daemon.stop();
+    const st = cur.daemon.stats();
+    cur.log.notice(`${why}: ${st.records} records, ${st.anomalies} anomalies, ${st.badRecords} bad records`);
+    await cur.log.close();
+  };
+  const lc = installLifecycle({
+    onStop: () => stopCurrent('stopped'),
+    onReload: async () => {
+      // A config that does not check keeps the running daemon (installLifecycle reports the error).
+      const next = checkHostsentryConfig(cfgPath);
+      await stopCurrent('reloading');
+      cur = await start(next);
+    },
+    onReloadError: (e) => cur.log.err(`reload failed, the running configuration stays: ${e instanceof Error ? e.message : String(e)}`),
+  });
+  await lc.stopped;
+  return EXIT.OK;
 }

@@ -152,7 +152,7 @@ test('records map to login, logout, boot and shutdown events', (t) => {
   assert.equal(evs[4]?.pid, 1234);
   assert.equal(evs[4]?.user, '');
   assert.equal(evs[3]?.host, '');
-  assert.equal(evs[3]?.address, '');
+  assert.equal(evs[3]?.address, undefined);
   // Other types are not events.
   const r = decodeAll(undump('[6] [00042] [tty2] [LOGIN   ] [tty2        ] [                    ] [0.0.0.0        ] [2024-03-01T08:00:00,000000+00:00]\n'))[0];
   assert.ok(r);

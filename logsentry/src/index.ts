@@ -8,6 +8,6 @@ export { loadRules, readRuleTree, detectLayout } from './rules-loader.js';
 export { compileRules, prepareLines, RuleSet, type Classification, type Verdict } from './core/rules.js';
 export { translateEre, EreList } from './core/ere.js';
 export { renderReport, formatSubjectDate } from './report.js';
-export { createMailer, MailError } from './mail.js';
+export { createMailer, readSmtpPassword, MailError } from './mail.js';
 export { spool, deliverSpooled, pendingSpooled, spoolDirOf } from './spool.js';
 export { readInputs, readLogLists, readNew, readJournal } from './inputs/index.js';

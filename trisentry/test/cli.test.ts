@@ -24,6 +24,12 @@ function suite(extra = ''): string {
     `TCP_PORTS="${port}"\nUDP_PORTS="${port}"\nIGNORE_FILE="portsentry.ignore"\nBLOCK_TCP="0"\nBLOCK_UDP="0"\nSCAN_TRIGGER="0"\nSTATE_FILE="state/portsentry.state.json"\n`,
   );
   writeFileSync(join(dir, 'portsentry.ignore'), '127.0.0.1\n');
+  // hostsentry follows a wtmp of the test's own (empty until a login is appended) and logs to stderr.
+  writeFileSync(join(dir, 'wtmp'), '');
+  writeFileSync(
+    join(dir, 'hostsentry.yaml'),
+    `database: ${join(dir, 'state', 'hostsentry', 'history')}\ninputs:\n  wtmp:\n    path: ${join(dir, 'wtmp')}\n  utmp:\n    enabled: false\n  wtmpdb:\n    enabled: false\n  sshd:\n    source: off\nresponses:\n  syslog:\n    sinks: [stderr]\n`,
+  );
   writeFileSync(
     join(dir, 'trisentry.yaml'),
     `state_dir: state\nsyslog:\n  sinks: [stderr]\nsentries:\n  portsentry:\n    args: [-tcp, -udp]\n  logsentry:\n    enabled: false\n  hostsentry:\n    enabled: true\nrestart:\n  backoff: 1s\n${extra}`,
@@ -116,13 +122,13 @@ test('start runs the sentries, status reports them, SIGHUP reloads, SIGTERM stop
   const out = collect(child);
   try {
     await waitFor(() => out.text().includes('PortSentry is now active and listening.'), 10_000, 'portsentry to listen');
-    await waitFor(() => /hostsentry is not running: unavailable \(exit 69\)/.test(out.text()), 10_000, 'hostsentry to report unavailable');
+    await waitFor(() => /hostsentry: .*started: following /.test(out.text()), 10_000, 'hostsentry to start');
     let st = run(['-c', cfg, 'status']);
     assert.equal(st.status, 0, st.stdout + st.stderr);
     assert.match(st.stdout, /^trisentry: running, pid \d+/);
     assert.match(st.stdout, /portsentry\s+running\s+pid \d+/);
     assert.match(st.stdout, /logsentry\s+disabled/);
-    assert.match(st.stdout, /hostsentry\s+unavailable.*exit 69/);
+    assert.match(st.stdout, /hostsentry\s+running\s+pid \d+/);
     const psPid = Number(/portsentry\s+running\s+pid (\d+)/.exec(st.stdout)![1]);
 
     // Reload: a .local.yaml disables hostsentry; portsentry keeps running (and reloads its own config).
@@ -157,11 +163,11 @@ test('start runs the sentries, status reports them, SIGHUP reloads, SIGTERM stop
 test('with no sentry able to run, start says so and exits 69', async () => {
   const dir = suite();
   try {
-    writeFileSync(join(dir, 'trisentry.local.yaml'), 'sentries:\n  portsentry:\n    enabled: false\n');
+    writeFileSync(join(dir, 'trisentry.local.yaml'), 'sentries:\n  portsentry:\n    enabled: false\n  hostsentry:\n    enabled: false\n');
     const child = spawn(process.execPath, [CLI, '-c', join(dir, 'trisentry.yaml'), 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const out = collect(child);
     assert.equal(await exited(child, 15_000), 69);
-    assert.match(out.text(), /no sentry is running \(portsentry disabled, logsentry disabled, hostsentry unavailable\)/);
+    assert.match(out.text(), /no sentry is running \(portsentry disabled, logsentry disabled, hostsentry disabled\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
