@@ -10,6 +10,7 @@ import { EXIT, TriSentryError, UsageError, createSyslog, exitCodeOf, installLife
 import { createMailer, readSmtpPassword, type LogsentryConfig } from '@trisentry/logsentry';
 import { checkHostsentryConfig, type HostsentryConfig } from './config.js';
 import { startDaemon } from './daemon.js';
+import { portsentryHandOff } from './handoff.js';
 import { formatProfile, loadHistory } from './history-store.js';
 import { readPasswd, replayWtmp } from './replay.js';
 import { createResponder, type SendMail } from './respond.js';
@@ -117,7 +118,8 @@ async function runDaemon(cfgPath: string, first: HostsentryConfig): Promise<numb
     const log = createSyslog({ ident: 'hostsentry', facility: cfg.responses.syslog.facility, sinks: cfg.responses.syslog.sinks });
     const host = hostname();
     const sendMail = mailSender(cfg, host);
-    const responder = createResponder({ log, config: cfg.responses, host, ...(sendMail !== undefined ? { sendMail } : {}) });
+    const handOff = cfg.responses.portsentry.enabled ? portsentryHandOff(cfg.responses.portsentry.socket) : undefined;
+    const responder = createResponder({ log, config: cfg.responses, host, ...(sendMail !== undefined ? { sendMail } : {}), ...(handOff !== undefined ? { handOff } : {}) });
     const daemon = await startDaemon({ config: cfg, log, responder, ctx: { passwd: readPasswd(), timeZone: 'local' } });
     const s = daemon.stats();
     log.notice(`started: following ${cfg.inputs.wtmp.enabled ? cfg.inputs.wtmp.path : 'no wtmp'}; ${s.records} records read at start; history in ${cfg.database}`);

@@ -169,6 +169,11 @@ export const hostsentrySchema = s.object({
     portsentry: s.object({
       enabled: s.boolean({ default: false, doc: 'Hand the source address of an anomaly to portsentry\'s block engine, so the suite keeps one ban list.' }),
       min_severity: s.enumOf(SEVERITIES, { default: 'high', doc: 'Anomalies below this severity are not handed off.' }),
+      socket: s.path({
+        default: '/var/lib/portsentry/portsentry.state.json.sock',
+        absolute: true,
+        doc: "portsentry's control socket (its STATE_FILE followed by .sock); the block goes through portsentry's ignore list, rate limit and backends.",
+      }),
     }),
   }),
 });

@@ -314,7 +314,20 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     }
     responder = await Responder.create(state.cfg, opts.modes, log, { stateFile });
     const r = responder;
-    if (stateFile !== undefined) control = await serveControl(`${stateFile}.sock`, (req) => controlRequest(r, req));
+    const handOffMode: Mode = opts.modes.find((m) => m.endsWith('tcp')) ?? opts.modes[0] ?? 'tcp';
+    const handOff = (address: string, reason: string): Promise<unknown> => {
+      const a = tryParseAddress(address)?.unmapped();
+      if (!a) return Promise.reject(new Error(`not an address: ${address}`));
+      const ip = a.toString();
+      // The same safety as for scans: never this host, its gateways, name servers or the ignore list.
+      if (state.ignore.has(a)) {
+        log.notice(`attackalert: ${reason}: ${ip} is on the ignore list (or this host's own, gateway or name server address); not blocked`);
+        return Promise.resolve({ blocked: false, ignored: true });
+      }
+      log.notice(`attackalert: Block requested for host: ${ip} by ${reason}`);
+      return r.onDetection({ address: a, proto: 'tcp', port: 0, mode: handOffMode, time: Date.now(), reason, name: ip }).then(() => ({ blocked: r.store.isBlocked(ip), ignored: false }));
+    };
+    if (stateFile !== undefined) control = await serveControl(`${stateFile}.sock`, (req) => (req.op === 'block' ? handOff(req.address, req.reason) : controlRequest(r, req)));
     if (classicModes.length > 0 && (await bindAll(state.cfg)) === 0) {
       throw new UnavailableError('TS_NOT_AVAILABLE', 'no port could be bound; nothing to watch');
     }
@@ -366,6 +379,8 @@ async function controlRequest(r: Responder, req: ControlRequest): Promise<unknow
     }
     case 'flush':
       return r.flush('portsentry flush');
+    case 'block':
+      throw new Error('block requests are answered by the daemon');
     default: {
       const never: never = req;
       return never;

@@ -7,7 +7,12 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 
 /** A request. */
-export type ControlRequest = { readonly op: 'list' } | { readonly op: 'unblock'; readonly address: string } | { readonly op: 'flush' };
+export type ControlRequest =
+  | { readonly op: 'list' }
+  | { readonly op: 'unblock'; readonly address: string }
+  | { readonly op: 'flush' }
+  /** Another sentry (hostsentry) asks for a block, so the suite keeps one ban list. */
+  | { readonly op: 'block'; readonly address: string; readonly reason: string };
 
 /** An answer: ok with data, or an error text. */
 export type ControlReply = { readonly ok: true; readonly data: unknown } | { readonly ok: false; readonly error: string };
@@ -17,6 +22,8 @@ function parseRequest(line: string): ControlRequest | undefined {
     const v = JSON.parse(line) as { op?: unknown; address?: unknown };
     if (v.op === 'list' || v.op === 'flush') return { op: v.op };
     if (v.op === 'unblock' && typeof v.address === 'string' && v.address.length < 100) return { op: 'unblock', address: v.address };
+    const reason = (v as { reason?: unknown }).reason;
+    if (v.op === 'block' && typeof v.address === 'string' && v.address.length < 100 && typeof reason === 'string' && reason.length <= 400) return { op: 'block', address: v.address, reason };
   } catch {
     // fall through: not a request
   }
