@@ -91,12 +91,17 @@ function readOr(path: string): string {
   }
 }
 
-/** Default gateways (IPv4, IPv6) and configured name servers. */
+/**
+ * Default gateways (IPv4, IPv6) and configured name servers. With systemd-resolved, /etc/resolv.conf
+ * names only its stub (127.0.0.53, local anyway); the upstream servers it really asks are in
+ * /run/systemd/resolve/resolv.conf, so that file counts too.
+ */
 function infrastructure(): IpAddress[] {
   const texts = [
     ...parseProcRouteGateways(readOr('/proc/net/route')),
     ...parseIpv6RouteGateways(readOr('/proc/net/ipv6_route')),
     ...parseResolvConfNameservers(readOr('/etc/resolv.conf')),
+    ...parseResolvConfNameservers(readOr('/run/systemd/resolve/resolv.conf')),
   ];
   return texts.flatMap((t) => {
     const a = tryParseAddress(t);
