@@ -68,6 +68,12 @@ export interface UserProfile {
   sessions: OpenSession[];
   /** History file (relative to the home) -> size last seen. */
   historySizes: Record<string, HistoryFileSize>;
+  /**
+   * Keys of the home-check findings already reported (core/homes.ts owns their format), so a
+   * finding is logged once until it changes. Bounded (MAX_HOME_FINDINGS there). Absent until the
+   * first home check that finds something.
+   */
+  homeFindings?: string[];
 }
 
 /** The whole database: per-user profiles plus the record time the learning period counts from. */
@@ -144,7 +150,8 @@ export function sourceKey(r: LoginRecord): string {
   return a !== undefined ? a.toString() : sourceHostName(r);
 }
 
-function emptyProfile(time: number): UserProfile {
+/** A profile with nothing learned yet, first and last seen at `time`. */
+export function emptyProfile(time: number): UserProfile {
   return {
     firstSeen: time,
     lastSeen: time,
