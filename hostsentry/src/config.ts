@@ -134,6 +134,11 @@ export const hostsentrySchema = s.object({
       enabled: s.boolean({ default: true, doc: 'wtmp records zeroed or removed, time going backwards, a logout with no login, wtmp shrinking without rotation, an sshd login with no wtmp record.' }),
       severity: severity('high'),
       sshd_match_window: s.duration({ default: 10, doc: 'How far apart an sshd "Accepted" line and its wtmp record may be before the record counts as missing.' }),
+      sshd_match: s.enumOf(['pty', 'all', 'off'] as const, {
+        default: 'pty',
+        doc: 'Which sshd logins must have a wtmp record: pty (those sshd logged a pty for, which needs LogLevel VERBOSE; sshd writes wtmp only for pty sessions), all (every Accepted: noisy where scp, sftp or automation use ssh), off.',
+      }),
+      backwards_tolerance: s.duration({ default: 60, doc: 'How far wtmp time may go back from one record to the next before it is flagged.' }),
     }),
   }),
   responses: s.object({

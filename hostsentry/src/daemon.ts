@@ -16,12 +16,18 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Syslog } from '@trisentry/shared';
+import { setImmediate as yieldNow } from 'node:timers/promises';
+import { readJsonState, writeJsonAtomic, type Syslog } from '@trisentry/shared';
 import type { HostsentryConfig } from './config.js';
 import type { History, LoginRecord } from './core/history.js';
-import { step, type Anomaly, type ModuleContext } from './core/modules.js';
-import { readUtmp, readWtmp, type WtmpNote } from './inputs/wtmp.js';
+import type { Anomaly, ModuleContext } from './core/modules.js';
+import { emptyTamperState, type TamperState } from './core/tamper.js';
 import { loadHistory, saveHistory } from './history-store.js';
+import { readPasswdHomes, runHomeChecks, type HomeUser } from './inputs/homes.js';
+import { readSshd } from './inputs/sshd.js';
+import { readUtmp, readWtmp, type WtmpNote } from './inputs/wtmp.js';
+import { readWtmpdb, type WtmpdbNote } from './inputs/wtmpdb.js';
+import { Pipeline } from './pipeline.js';
 import type { Responder } from './respond.js';
 
 /** Options of {@link startDaemon}. */
@@ -32,11 +38,16 @@ export interface DaemonOptions {
   readonly ctx: ModuleContext;
   /** How often the inputs are polled, in ms. Default 500 (a new wtmp record is seen within a second). */
   readonly pollMs?: number;
+  /** Wall clock (ms) for settling sshd logins without a wtmp record and for home checks. Default Date.now. */
+  readonly clock?: () => number;
+  /** The passwd file home checks take users and homes from. Default /etc/passwd. */
+  readonly passwdFile?: string;
 }
 
 /** Counters of a running daemon. */
 export interface DaemonStats {
   records: number;
+  sshdEvents: number;
   anomalies: number;
   /** Anomalies of the silent first-start learning, not answered. */
   learnedAnomalies: number;
@@ -55,58 +66,94 @@ export interface HostsentryDaemon {
   history(): History;
 }
 
-/** Where the daemon keeps its input positions: beside the history database. */
+/** Where the daemon keeps its input positions and RecordTamper's state: beside the history database. */
 export function stateDirOf(config: HostsentryConfig): string {
   return join(dirname(config.database), 'state');
 }
 
-/** Starts the daemon: loads the history, catches up with wtmp, reads utmp, then polls. */
+function loadTamper(path: string): TamperState {
+  const raw = readJsonState(path) as { tamper?: TamperState } | undefined;
+  return raw?.tamper ?? emptyTamperState();
+}
+
+/** Starts the daemon: loads the history, catches up with every input, reads utmp, then polls. */
 export async function startDaemon(opts: DaemonOptions): Promise<HostsentryDaemon> {
   const { config, log, responder, ctx } = opts;
+  const clock = opts.clock ?? Date.now;
   const stateDir = stateDirOf(config);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const initialized = join(stateDir, 'initialized');
+  const tamperFile = join(stateDir, 'tamper.json');
   const wtmpPos = join(stateDir, 'wtmp.position');
-  const modulesConfig = { learning_period: config.learning_period, modules: config.modules };
-  let history = loadHistory(config.database);
-  const stats: DaemonStats = { records: 0, anomalies: 0, learnedAnomalies: 0, badRecords: 0, polls: 0, errors: 0 };
+  const wtmpdbPos = join(stateDir, 'wtmpdb.position');
+  const sshdDir = join(stateDir, 'sshd');
+  const pipe = new Pipeline({ history: loadHistory(config.database), tamper: loadTamper(tamperFile) }, config, ctx);
+  const stats: DaemonStats = { records: 0, sshdEvents: 0, anomalies: 0, learnedAnomalies: 0, badRecords: 0, polls: 0, errors: 0 };
   let dirty = false;
-  let silent = config.inputs.wtmp.enabled && !existsSync(wtmpPos);
+  // First start: what the inputs already hold is learned, not answered (see the module comment).
+  let silent = !existsSync(initialized);
+  const inp = config.inputs;
 
-  const process1 = (rec: LoginRecord): void => {
-    stats.records++;
-    const s = step(history, rec, modulesConfig, ctx);
-    history = s.history;
-    dirty = true;
-    for (const a of s.anomalies) answer(a);
+  const answer = (list: readonly Anomaly[]): void => {
+    for (const a of list) {
+      if (silent) {
+        stats.learnedAnomalies++;
+        continue;
+      }
+      stats.anomalies++;
+      responder.respond(a);
+    }
   };
 
-  const answer = (a: Anomaly): void => {
-    if (silent) {
-      stats.learnedAnomalies++;
-      return;
+  // Users whose session just ended: their homes are checked after this poll (history files are
+  // written at logout, so that is when a truncation shows).
+  const loggedOut = new Set<string>();
+  const record = (rec: LoginRecord): void => {
+    stats.records++;
+    dirty = true;
+    if (rec.kind === 'logout') {
+      for (const [user, p] of Object.entries(pipe.state.history.users)) {
+        if (p.sessions.some((x) => x.tty === rec.tty || (rec.pid !== 0 && x.pid === rec.pid))) loggedOut.add(user);
+      }
     }
-    stats.anomalies++;
-    responder.respond(a);
+    answer(pipe.record(rec));
+  };
+
+  const homesEnabled = ['history_truncated', 'history_suspicious', 'rhosts_check', 'odd_dirnames'].some((k) => config.modules[k as 'history_truncated'].enabled);
+  /** Home checks for `users` (all login-capable users with undefined), answered like any anomaly. */
+  const checkHomes = (users: readonly string[] | undefined): void => {
+    if (!homesEnabled) return;
+    const known = pipe.state.history.users;
+    const homes: HomeUser[] = readPasswdHomes(opts.passwdFile)
+      .filter((h) => (users !== undefined ? users.includes(h.user) : h.uid === 0 || h.uid >= config.modules.system_account_login.min_uid || known[h.user] !== undefined))
+      .map((h) => ({ user: h.user, home: h.home }));
+    if (homes.length === 0) return;
+    const r = runHomeChecks(pipe.state.history, homes, config, clock());
+    if (r.history !== pipe.state.history) {
+      pipe.state = { ...pipe.state, history: r.history };
+      dirty = true;
+    }
+    for (const sk of r.skipped) log.debug(`home check skipped ${sk.path}: ${sk.reason}`);
+    answer(r.anomalies);
+    save();
   };
 
   const save = (): void => {
     if (!dirty) return;
-    saveHistory(config.database, history);
+    saveHistory(config.database, pipe.state.history);
+    writeJsonAtomic(tamperFile, { format: 'hostsentry-tamper', version: 1, tamper: pipe.state.tamper });
     dirty = false;
   };
 
-  const note = (n: WtmpNote): void => {
+  const wtmpNote = (n: WtmpNote): void => {
     switch (n.kind) {
       case 'rotated':
-        log.info(`${config.inputs.wtmp.path} was rotated; read the rest of ${n.from} first`);
+        log.info(`${inp.wtmp.path} was rotated; read the rest of ${n.from} first`);
         break;
       case 'rotated-lost':
-        log.warning(`${n.detail}`);
-        break;
       case 'tamper':
-        log.warning(`securityalert: hostsentry: RecordTamper: ${n.detail}`);
-        break;
       case 'missing':
+        // RecordTamper reports the first two; a missing wtmp is normal on wtmpdb-only hosts.
         break;
       default: {
         const never: never = n;
@@ -115,48 +162,119 @@ export async function startDaemon(opts: DaemonOptions): Promise<HostsentryDaemon
     }
   };
 
-  const pollWtmp = (): void => {
+  const pollWtmp = async (): Promise<void> => {
     for (;;) {
-      const r = readWtmp(config.inputs.wtmp.path, wtmpPos, {});
+      const r = readWtmp(inp.wtmp.path, wtmpPos, {});
+      for (const b of r.bad) {
+        if (b.reason === 'torn') continue; // a record being written: read whole next time
+        stats.badRecords += b.count;
+        log.warning(`${inp.wtmp.path}: ${b.count} bad record${b.count === 1 ? '' : 's'} (${b.reason}) from offset ${b.firstOffset}, skipped`);
+      }
+      for (const n of r.notes) wtmpNote(n);
+      for (const rec of r.records) record(rec);
+      const t = pipe.state.history.lastRecordTime ?? clock();
+      const found = pipe.wtmpRead(r.bad, r.notes, t, inp.wtmp.path);
+      if (found.length > 0) dirty = true;
+      answer(found);
+      save();
+      r.commit();
+      if (!r.more) break;
+      await yieldNow(); // a huge backlog (a 10 GB sparse wtmp) must not stall signals and timers
+    }
+  };
+
+  const wtmpdbNote = (n: WtmpdbNote): void => {
+    if (n.kind === 'missing') return;
+    const detail = n.detail;
+    if (n.kind === 'tamper' || n.kind === 'vanished') log.warning(`securityalert: hostsentry: RecordTamper: ${inp.wtmpdb.path}: ${detail}`);
+    else if (n.kind === 'busy') log.debug(`${inp.wtmpdb.path}: ${detail}`);
+    else log.notice(`${inp.wtmpdb.path}: ${detail}`);
+  };
+
+  const pollWtmpdb = async (): Promise<void> => {
+    if (!existsSync(inp.wtmpdb.path)) return;
+    for (;;) {
+      const r = await readWtmpdb(inp.wtmpdb.path, wtmpdbPos);
       for (const b of r.bad) {
         stats.badRecords += b.count;
-        log.warning(`${config.inputs.wtmp.path}: ${b.count} bad record${b.count === 1 ? '' : 's'} (${b.reason}) from offset ${b.firstOffset}, skipped`);
+        if (b.reason !== 'escaped') log.warning(`${inp.wtmpdb.path}: ${b.count} bad row${b.count === 1 ? '' : 's'} (${b.reason}), skipped`);
       }
-      for (const n of r.notes) note(n);
-      for (const rec of r.records) process1(rec);
+      for (const n of r.notes) wtmpdbNote(n);
+      for (const rec of r.records) record(rec);
       save();
       r.commit();
       if (!r.more) break;
     }
   };
 
-  const poll = async (): Promise<void> => {
-    stats.polls++;
-    try {
-      if (config.inputs.wtmp.enabled) pollWtmp();
-    } catch (e) {
-      stats.errors++;
-      log.err(`${e instanceof Error ? e.message : String(e)}`);
+  const pollSshd = async (): Promise<void> => {
+    for (;;) {
+      const r = await readSshd({ source: inp.sshd.source, files: inp.sshd.files, stateDir: sshdDir });
+      for (const w of r.warnings) log.notice(w);
+      for (const e of r.events) {
+        stats.sshdEvents++;
+        dirty = true;
+        answer(pipe.sshd(e));
+      }
+      save();
+      r.commit();
+      if (!r.more) break;
     }
   };
 
-  // Catch up with wtmp (silently on a first start), then the sessions open right now from utmp.
-  await poll();
-  if (silent) {
-    log.notice(`first start: learned ${stats.records} records from ${config.inputs.wtmp.path} (${stats.learnedAnomalies} anomalies in them not answered; hostsentry --replay shows them)`);
-    silent = false;
-  }
-  if (config.inputs.utmp.enabled) {
+  const guarded = async (what: string, f: () => Promise<void>): Promise<void> => {
     try {
-      const u = readUtmp(config.inputs.utmp.path);
-      for (const b of u.bad) stats.badRecords += b.count;
-      for (const rec of u.records) if (rec.kind === 'login') process1(rec);
-      save();
+      await f();
     } catch (e) {
       stats.errors++;
-      log.err(`${config.inputs.utmp.path}: ${e instanceof Error ? e.message : String(e)}`);
+      log.err(`${what}: ${e instanceof Error ? e.message : String(e)}`);
     }
+  };
+
+  const poll = async (): Promise<void> => {
+    stats.polls++;
+    if (inp.wtmp.enabled) await guarded(inp.wtmp.path, pollWtmp);
+    if (inp.wtmpdb.enabled) await guarded(inp.wtmpdb.path, pollWtmpdb);
+    if (inp.sshd.source !== 'off') await guarded('sshd lines', pollSshd);
+    if (loggedOut.size > 0) {
+      const users = [...loggedOut];
+      loggedOut.clear();
+      await guarded('home checks', async () => checkHomes(users));
+    }
+    await guarded('RecordTamper', async () => {
+      const found = pipe.settle(clock());
+      if (found.length > 0) {
+        dirty = true;
+        answer(found);
+        save();
+      }
+    });
+  };
+
+  // Catch up with every input (silently on a first start), then the sessions open right now.
+  await poll();
+  let openNow: LoginRecord[] = [];
+  if (inp.utmp.enabled) {
+    await guarded(inp.utmp.path, async () => {
+      const u = readUtmp(inp.utmp.path);
+      for (const b of u.bad) stats.badRecords += b.count;
+      openNow = u.records.filter((r) => r.kind === 'login');
+      for (const rec of openNow) record(rec);
+    });
   }
+  // The first home check: on a first start it only learns (sizes, what is already there).
+  await guarded('home checks', async () => checkHomes(undefined));
+  if (silent) {
+    pipe.prime(openNow);
+    dirty = true;
+    save();
+    writeJsonAtomic(initialized, { since: new Date(clock()).toISOString() });
+    log.notice(`first start: learned ${stats.records} login records and ${stats.sshdEvents} sshd lines already on disk (${stats.learnedAnomalies} anomalies in them not answered; hostsentry --replay shows them)`);
+    silent = false;
+  } else save();
+  // The periodic home checks (every home_checks.interval).
+  const homeTimer = setInterval(() => void guarded('home checks', async () => checkHomes(undefined)), config.home_checks.interval * 1000);
+  homeTimer.unref();
 
   let running = false;
   let stopped = false;
@@ -171,6 +289,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<HostsentryDaemon
     async stop(): Promise<void> {
       stopped = true;
       clearInterval(timer);
+      clearInterval(homeTimer);
       while (running) await new Promise((r) => setTimeout(r, 10));
       try {
         save();
@@ -180,7 +299,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<HostsentryDaemon
       await responder.close();
     },
     stats: () => ({ ...stats }),
-    history: () => history,
+    history: () => pipe.state.history,
   };
 }
 

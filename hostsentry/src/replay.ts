@@ -7,8 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostsentryConfig } from './config.js';
-import { emptyHistory, type History } from './core/history.js';
-import { formatAnomaly, step, type ModuleContext, type PasswdEntry } from './core/modules.js';
+import type { History } from './core/history.js';
+import { formatAnomaly, type Anomaly, type ModuleContext, type PasswdEntry } from './core/modules.js';
+import { emptyPipelineState, Pipeline } from './pipeline.js';
 import type { BadCount } from './core/utmp.js';
 import { readWtmp } from './inputs/wtmp.js';
 import { saveHistory } from './history-store.js';
@@ -41,10 +42,9 @@ export function readPasswd(path = '/etc/passwd'): (user: string) => PasswdEntry 
 /** Replays `file`; each anomaly's line goes to `out`. */
 export function replayWtmp(file: string, cfg: HostsentryConfig, out: (line: string) => void, opts: { readonly save?: boolean; readonly ctx?: ModuleContext } = {}): ReplaySummary {
   const ctx: ModuleContext = opts.ctx ?? { passwd: readPasswd(), timeZone: 'local' };
-  const config = { learning_period: cfg.learning_period, modules: cfg.modules };
   // A throw-away position file lets the reader go through the file in bounded chunks.
   const dir = mkdtempSync(join(tmpdir(), 'hostsentry-replay-'));
-  let history = emptyHistory();
+  const pipe = new Pipeline(emptyPipelineState(), cfg, ctx);
   let records = 0;
   let anomalies = 0;
   const bad = new Map<string, BadCount>();
@@ -57,21 +57,26 @@ export function replayWtmp(file: string, cfg: HostsentryConfig, out: (line: stri
         bad.set(b.reason, seen === undefined ? b : { ...seen, count: seen.count + b.count });
       }
       for (const n of r.notes) notes.push(`${n.kind}: ${n.detail}`);
-      for (const lr of r.records) {
-        records++;
-        const s = step(history, lr, config, ctx);
-        history = s.history;
-        for (const a of s.anomalies) {
+      const emit = (list: readonly Anomaly[]): void => {
+        for (const a of list) {
           anomalies++;
           out(formatAnomaly(a));
         }
+      };
+      for (const lr of r.records) {
+        records++;
+        emit(pipe.record(lr));
       }
+      // RecordTamper: zeroed or undecodable records, and what the reader noticed about the file.
+      const t = pipe.state.history.lastRecordTime ?? 0;
+      emit(pipe.wtmpRead(r.bad, r.notes, t, file));
       r.commit();
       if (!r.more) break;
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  const history = pipe.state.history;
   if (opts.save === true) saveHistory(cfg.database, history);
   return { records, anomalies, bad: [...bad.values()], notes, history };
 }

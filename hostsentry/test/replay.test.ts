@@ -50,11 +50,13 @@ test('a replay of a real wtmp names the intruder once per module', { skip: hasUt
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n').filter(Boolean);
     const modules = lines.map((l) => /hostsentry: (\w+):/.exec(l)?.[1]);
-    assert.deepEqual([...modules].sort(), ['MultipleLogins', 'NewSource', 'OddLoginTime'], r.stdout);
-    for (const l of lines) {
+    assert.deepEqual([...modules].sort(), ['MultipleLogins', 'NewSource', 'OddLoginTime', 'RecordTamper'], r.stdout);
+    const wiped = lines.filter((l) => l.includes('RecordTamper'));
+    assert.match(wiped[0] ?? '', /^attackalert: hostsentry: RecordTamper: at 2026-11-12T03:00:00Z: .*wtmp: 1 record zeroed, the first at offset 8448/);
+    for (const l of lines.filter((x) => !x.includes('RecordTamper'))) {
       assert.match(l, /^(securityalert|attackalert): hostsentry: \w+: user alice on pts\/2 from 198\.51\.100\.7 at 2026-11-12T03:00:00Z: /);
     }
-    assert.match(r.stderr, /22 login records, 3 anomalies; bad records: 1 zeroed/);
+    assert.match(r.stderr, /22 login records, 4 anomalies; bad records: 1 zeroed/);
     assert.equal(existsSync(join(dir, 'history')), false, 'nothing kept without --save');
 
     const saved = spawnSync(process.execPath, [CLI, '-c', conf, '--replay', wtmp, '--save'], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });

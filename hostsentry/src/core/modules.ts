@@ -119,7 +119,8 @@ function allowed(m: SourceMatcher, r: LoginRecord): boolean {
 
 /** FirstLogin: a user with no history logs in, after the learning period. */
 export const firstLogin: Module = (h, r, c, ctx) => {
-  if (h.users[r.user] !== undefined || isLearning(h, r.time, historyOptions(c, ctx))) return [];
+  // A profile without logins (made by a home check) is no login history.
+  if ((h.users[r.user]?.logins ?? 0) > 0 || isLearning(h, r.time, historyOptions(c, ctx))) return [];
   return [anomaly('FirstLogin', c.modules.first_login.severity, r, 'first login of this user')];
 };
 
@@ -134,8 +135,8 @@ export const foreignDomain: Module = (_h, r, c) => {
 export const newSource: Module = (h, r, c, ctx) => {
   const m = c.modules.new_source;
   const p = h.users[r.user];
-  // A user without history is FirstLogin's; learning records sources silently.
-  if (p === undefined || isLearning(h, r.time, historyOptions(c, ctx))) return [];
+  // A user without login history is FirstLogin's; learning records sources silently.
+  if (p === undefined || p.logins === 0 || isLearning(h, r.time, historyOptions(c, ctx))) return [];
   const a = sourceAddress(r);
   if (a === undefined) {
     const host = sourceHostName(r);
@@ -286,6 +287,12 @@ export function step(history: History, record: LoginRecord, config: ModulesConfi
 export function formatAnomaly(a: Anomaly): string {
   const tag = a.severity === 'high' ? 'attackalert' : 'securityalert';
   const when = Number.isFinite(a.time) ? new Date(a.time).toISOString().replace(/\.\d{3}Z$/, 'Z') : 'unknown time';
-  const from = a.source === '' ? 'locally' : `from ${a.source}`;
-  return escapeControl(`${tag}: hostsentry: ${a.module}: user ${a.user} on ${a.tty || '?'} ${from} at ${when}: ${a.evidence}`);
+  let who: string;
+  if (a.record !== undefined) who = `user ${a.user} on ${a.tty || '?'} ${a.source === '' ? 'locally' : `from ${a.source}`} `;
+  else {
+    // Not about one login (a home check, a wiped record): name only what is known.
+    who = [a.user !== '' ? `user ${a.user}` : '', a.tty !== '' ? `on ${a.tty}` : '', a.source !== '' ? `from ${a.source}` : ''].filter(Boolean).join(' ');
+    if (who !== '') who += ' ';
+  }
+  return escapeControl(`${tag}: hostsentry: ${a.module}: ${who}at ${when}: ${a.evidence}`);
 }
