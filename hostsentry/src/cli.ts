@@ -7,13 +7,12 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, TriSentryError, UsageError, createSyslog, exitCodeOf, installLifecycle } from '@trisentry/shared';
-import { createMailer, readSmtpPassword, type LogsentryConfig } from '@trisentry/logsentry';
 import { checkHostsentryConfig, type HostsentryConfig } from './config.js';
 import { startDaemon } from './daemon.js';
 import { portsentryHandOff } from './handoff.js';
 import { formatProfile, loadHistory } from './history-store.js';
 import { readPasswd, replayWtmp } from './replay.js';
-import { createResponder, type SendMail } from './respond.js';
+import { createMailSender, createResponder } from './respond.js';
 
 const SHIPPED = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'etc', 'hostsentry.yaml');
 const SYSTEM = ['/etc/trisentry/hostsentry.yaml'];
@@ -44,6 +43,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     let config = '';
     let replay: string | undefined;
     let save = false;
+    // Hidden from --help: a passwd file for --replay's SystemAccountLogin instead of this host's, so a
+    // replay (and the golden cases) can be judged against the accounts of the host the wtmp came from.
+    let passwd: string | undefined;
     const positional: string[] = [];
     for (let i = 0; i < argv.length; i++) {
       const t = argv[i]!;
@@ -58,6 +60,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       } else if (t === '-c') config = val();
       else if (t === '--replay') replay = val();
       else if (t === '--save') save = true;
+      else if (t === '--passwd') passwd = val();
       else if (t === '--foreground') continue;
       else if (t.startsWith('-')) throw new UsageError(`unknown argument ${JSON.stringify(t)}`);
       else positional.push(t);
@@ -65,9 +68,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     const cfgPath = config !== '' ? resolve(config) : (SYSTEM.find((p) => existsSync(p)) ?? SHIPPED);
     const cfg = checkHostsentryConfig(cfgPath);
     if (replay === undefined && positional.length === 0) return await runDaemon(cfgPath, cfg);
+    if (passwd !== undefined && replay === undefined) throw new UsageError('--passwd goes only with --replay');
+    // readPasswd takes an unreadable file as "no accounts"; a mistyped --passwd must not mean that.
+    if (passwd !== undefined && !existsSync(passwd)) throw new UsageError(`--passwd ${JSON.stringify(passwd)}: no such file`);
     if (replay !== undefined) {
       if (positional.length > 0) throw new UsageError('--replay takes no other argument');
-      const r = replayWtmp(resolve(replay), cfg, (line) => process.stdout.write(`${line}\n`), { save });
+      const ctx = passwd !== undefined ? { passwd: readPasswd(resolve(passwd)), timeZone: 'local' as const } : undefined;
+      const r = replayWtmp(resolve(replay), cfg, (line) => process.stdout.write(`${line}\n`), { save, ...(ctx !== undefined ? { ctx } : {}) });
       const bad = r.bad.map((b) => `${b.count} ${b.reason}`).join(', ');
       process.stderr.write(`hostsentry: ${r.records} login records, ${r.anomalies} anomalies${bad ? `; bad records: ${bad}` : ''}${r.notes.length ? `; ${r.notes.join('; ')}` : ''}\n`);
       return EXIT.OK;
@@ -96,28 +103,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** The mail sender for responses.mail, through logsentry's mailer (SMTP or sendmail, header-safe). */
-function mailSender(cfg: HostsentryConfig, host: string): SendMail | undefined {
-  const m = cfg.responses.mail;
-  if (!m.enabled) return undefined;
-  const settings: LogsentryConfig['mail'] = { ...m, attach: 'none', encoding: 'auto' };
-  return async (mail) => {
-    const password = m.smtp.password_file !== '' ? readSmtpPassword(m.smtp.password_file) : undefined;
-    const mailer = createMailer(settings, { host, ...(password !== undefined ? { password } : {}) });
-    try {
-      await mailer.send(mail);
-    } finally {
-      mailer.close();
-    }
-  };
-}
-
 /** Runs the daemon until SIGTERM/SIGINT; SIGHUP restarts it on the re-read config. */
 async function runDaemon(cfgPath: string, first: HostsentryConfig): Promise<number> {
   const start = async (cfg: HostsentryConfig) => {
     const log = createSyslog({ ident: 'hostsentry', facility: cfg.responses.syslog.facility, sinks: cfg.responses.syslog.sinks });
     const host = hostname();
-    const sendMail = mailSender(cfg, host);
+    const sendMail = cfg.responses.mail.enabled ? createMailSender(cfg.responses.mail, host) : undefined;
     const handOff = cfg.responses.portsentry.enabled ? portsentryHandOff(cfg.responses.portsentry.socket) : undefined;
     const responder = createResponder({ log, config: cfg.responses, host, ...(sendMail !== undefined ? { sendMail } : {}), ...(handOff !== undefined ? { handOff } : {}) });
     const daemon = await startDaemon({ config: cfg, log, responder, ctx: { passwd: readPasswd(), timeZone: 'local' } });

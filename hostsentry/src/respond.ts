@@ -5,6 +5,7 @@
  * to portsentry's block engine. Nothing here throws at the caller: every failure is logged and counted.
  */
 import { hostname as osHostname } from 'node:os';
+import { createMailer, readSmtpPassword, type LogsentryConfig } from '@trisentry/logsentry';
 import { escapeControl, fillCommand, parseCommandTemplate, runFilled, tryParseAddress, type CommandTemplate, type Syslog } from '@trisentry/shared';
 import type { HostsentryConfig, Severity } from './config.js';
 import { formatAnomaly, type Anomaly } from './core/modules.js';
@@ -209,5 +210,23 @@ export function createResponder(opts: ResponderOptions): Responder {
       }
       await this.settle();
     },
+  };
+}
+
+/**
+ * A mail sender for `responses.mail`, through logsentry's mailer (SMTP with STARTTLS/TLS and auth, or
+ * the local sendmail; `Auto-Submitted: auto-generated`; header values sanitised). One connection per
+ * mail: anomalies are rare and a held connection would only go stale.
+ */
+export function createMailSender(mail: HostsentryConfig['responses']['mail'], host: string, opts: { readonly timeoutMs?: number } = {}): SendMail {
+  const settings: LogsentryConfig['mail'] = { ...mail, attach: 'none', encoding: 'auto' };
+  return async (m) => {
+    const password = mail.smtp.password_file !== '' ? readSmtpPassword(mail.smtp.password_file) : undefined;
+    const mailer = createMailer(settings, { host, ...(password !== undefined ? { password } : {}), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
+    try {
+      await mailer.send(m);
+    } finally {
+      mailer.close();
+    }
   };
 }
