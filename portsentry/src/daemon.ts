@@ -231,12 +231,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     }
     p.reply(state.cfg.portBanner);
     const P = p.proto.toUpperCase();
-    const report = (name: string): void => {
+    // The block starts now; only the lines wait for RESOLVE_HOST's name (see DetectionFacts.name).
+    const named = (state.cfg.resolveHost ? resolveName(ip, 500) : Promise.resolve(ip)).then((name) => {
       log.notice(`attackalert: Connect from host: ${name}/${ip} to ${P} port: ${p.port}`);
-      void responder?.onDetection({ address: addr, proto: p.proto, port: p.port, mode: p.proto, time: p.time, reason: 'Connect', name });
-    };
-    if (state.cfg.resolveHost) void resolveName(ip, 500).then(report);
-    else report(ip);
+      return name;
+    });
+    void responder?.onDetection({ address: addr, proto: p.proto, port: p.port, mode: p.proto, time: p.time, reason: 'Connect', name: named });
   };
 
   let listeners = new ClassicListeners(onProbe);

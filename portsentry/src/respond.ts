@@ -25,8 +25,13 @@ export interface DetectionFacts {
   readonly time: number;
   /** The 1.2 words for what was seen ("TCP SYN/Normal scan", "Connect"). */
   readonly reason: string;
-  /** The logged name (resolved, or the address). */
-  readonly name: string;
+  /**
+   * The logged name (resolved, or the address), or a promise of it: RESOLVE_HOST's reverse lookup is
+   * written by whoever owns the scanner's reverse zone and may be slowed on purpose, so the block
+   * never waits for it; only the lines and files that carry the name do. The promise must resolve
+   * after the detection's own lines are logged (it is how they stay first) and must not reject.
+   */
+  readonly name: string | Promise<string>;
 }
 
 /** Options of {@link Responder.create}. */
@@ -59,6 +64,12 @@ function readFlag(path: string): boolean {
 
 function until(expiresAt: number | null): string {
   return expiresAt === null ? 'until unblocked' : `until ${new Date(expiresAt).toISOString()}`;
+}
+
+/** Runs `f` with the name: at once when it is known, else once it is (after the detection's lines). */
+function afterName(name: string | Promise<string>, f: (name: string) => void): void {
+  if (typeof name === 'string') f(name);
+  else void name.then(f);
 }
 
 /** See the module comment. */
@@ -213,17 +224,17 @@ export class Responder {
     }
     switch (dec.action) {
       case 'alert-only':
-        this.log.notice(`attackalert: Ignoring ${P} response per configuration file setting.`);
+        afterName(d.name, () => this.log.notice(`attackalert: Ignoring ${P} response per configuration file setting.`));
         return;
       case 'already-blocked':
         // 1.2's two wordings: classic modes without the name, stealth modes with it.
-        this.log.notice(d.mode === 'tcp' || d.mode === 'udp' ? `attackalert: Host: ${ip} is already blocked. Ignoring` : `attackalert: Host: ${d.name}/${ip} is already blocked Ignoring`);
+        afterName(d.name, (name) => this.log.notice(d.mode === 'tcp' || d.mode === 'udp' ? `attackalert: Host: ${ip} is already blocked. Ignoring` : `attackalert: Host: ${name}/${ip} is already blocked Ignoring`));
         return;
       case 'rate-limited':
         // The kernel fast path may have blocked it already; the policy says no, so lift that.
         if (this.fastPath !== undefined && !this.store.isBlocked(ip)) void this.fastPath.unblock([d.address]).catch(() => undefined);
         if (dec.firstOfStreak) {
-          this.log.warning(`securityalert: Block rate limit reached (BLOCK_RATE ${this.cfg.blockRate} per minute): ${ip} and further scanners are logged but not blocked until the rate falls`);
+          afterName(d.name, () => this.log.warning(`securityalert: Block rate limit reached (BLOCK_RATE ${this.cfg.blockRate} per minute): ${ip} and further scanners are logged but not blocked until the rate falls`));
         }
         return;
       case 'block':
@@ -234,7 +245,7 @@ export class Responder {
       }
     }
     if (dec.dryRun) {
-      this.log.notice(`attackalert: DRY_RUN: would block host ${ip} (${P} port ${d.port}) ${until(dec.expiresAt)}, level ${dec.level}`);
+      afterName(d.name, () => this.log.notice(`attackalert: DRY_RUN: would block host ${ip} (${P} port ${d.port}) ${until(dec.expiresAt)}, level ${dec.level}`));
       return;
     }
     this.pending.add(ip);
@@ -271,17 +282,19 @@ export class Responder {
     );
     lines.push(...classic.lines);
     ok &&= classic.ok;
+    // The kernel has the block; now (and only now) the name is waited for, for the lines and files.
+    const name = typeof d.name === 'string' ? d.name : await d.name;
     for (const l of lines) this.log.notice(l);
     if (!ok) {
-      this.log.notice(`attackalert: ERROR: Could not block host ${d.name}/${ip} !!`);
+      this.log.notice(`attackalert: ERROR: Could not block host ${name}/${ip} !!`);
       await this.fastPath?.unblock([d.address]).catch(() => undefined);
       return;
     }
-    const rec: BlockRecord = { address: ip, since: d.time, expiresAt: dec.expiresAt, port: d.port, proto: d.proto, mode: d.mode, reason: d.reason, name: d.name };
+    const rec: BlockRecord = { address: ip, since: d.time, expiresAt: dec.expiresAt, port: d.port, proto: d.proto, mode: d.mode, reason: d.reason, name };
     this.store.add(rec);
     this.persist();
     try {
-      await this.files.get(d.mode)?.record({ epochMs: d.time, name: d.name, ip, port: d.port, proto: d.proto === 'tcp' ? 'TCP' : 'UDP' });
+      await this.files.get(d.mode)?.record({ epochMs: d.time, name, ip, port: d.port, proto: d.proto === 'tcp' ? 'TCP' : 'UDP' });
     } catch (e) {
       this.log.warning(`adminalert: ERROR: ${(e as Error).message}`);
     }

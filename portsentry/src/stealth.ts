@@ -62,8 +62,8 @@ export interface StealthContext {
   interfaces(): readonly string[];
   /** Name for an address (RESOLVE_HOST), or the address itself; never slower than its timeout. */
   name(ip: string): Promise<string>;
-  /** Called after a detection's lines are logged: decide and respond. */
-  onDetection(probe: Probe, name: string): void;
+  /** Called at once for a detection: decide and respond. `name` resolves after the detection's lines are logged. */
+  onDetection(probe: Probe, name: Promise<string>): void;
   /** The watched ports without local listeners, at start and whenever they change. */
   onWatched?(w: { readonly tcp: readonly number[]; readonly udp: readonly number[] }): void;
 }
@@ -213,10 +213,13 @@ export function startStealth(cfg0: PortsentryConfig, modes: readonly Mode[], ctx
   const report = (e: DetectorEvent): void => {
     if (e.type !== 'detection' && !oddities.shouldReport(`${e.type}|${e.source}`, e.time)) return;
     const ip = e.type === 'detection' ? e.probe.source : e.source;
-    void ctx.name(ip).then((name) => {
+    // The lines wait for the name (RESOLVE_HOST); the response does not: it starts now and waits for
+    // the name only for its own lines, which this chain keeps after the detection's.
+    const named = ctx.name(ip).then((name) => {
       for (const line of eventLines(e, name)) log.notice(line);
-      if (e.type === 'detection') ctx.onDetection(e.probe, name);
+      return name;
     });
+    if (e.type === 'detection') ctx.onDetection(e.probe, named);
   };
 
   // One context for every frame (no object per packet); its getters read the daemon's current lists,
