@@ -92,11 +92,28 @@ export function toFirewallError(backend: BackendName, argv: readonly string[], e
  */
 export class SerialQueue {
   private tail: Promise<unknown> = Promise.resolve();
+  /** Calls started and not yet settled. */
+  private active = 0;
 
-  /** Runs `fn` after every earlier call has settled; resolves or rejects with `fn`'s outcome. */
+  /**
+   * Runs `fn` after every earlier call has settled; resolves or rejects with `fn`'s outcome. When
+   * nothing is under way, `fn` starts at once, in the caller's tick: a block's command then reaches
+   * the firewall before the microtasks queued behind it (the log lines of a flood's other probes).
+   */
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
+    const start = (): Promise<T> => {
+      try {
+        return fn();
+      } catch (e) {
+        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    };
+    const next = this.active === 0 ? start() : this.tail.then(start, start);
+    this.active++;
+    const settled = (): void => {
+      this.active--;
+    };
+    this.tail = next.then(settled, settled);
     return next;
   }
 }
