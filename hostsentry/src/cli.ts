@@ -65,18 +65,18 @@ export async function main(argv: readonly string[]): Promise<number> {
       else if (t.startsWith('-')) throw new UsageError(`unknown argument ${JSON.stringify(t)}`);
       else positional.push(t);
     }
-    const cfgPath = config !== '' ? resolve(config) : (SYSTEM.find((p) => existsSync(p)) ?? SHIPPED);
-    const cfg = checkHostsentryConfig(cfgPath);
-    if (replay === undefined && positional.length === 0) return await runDaemon(cfgPath, cfg);
     if (passwd !== undefined && replay === undefined) throw new UsageError('--passwd goes only with --replay');
     // readPasswd takes an unreadable file as "no accounts"; a mistyped --passwd must not mean that.
     if (passwd !== undefined && !existsSync(passwd)) throw new UsageError(`--passwd ${JSON.stringify(passwd)}: no such file`);
+    const cfgPath = config !== '' ? resolve(config) : (SYSTEM.find((p) => existsSync(p)) ?? SHIPPED);
+    const cfg = checkHostsentryConfig(cfgPath);
+    if (replay === undefined && positional.length === 0) return await runDaemon(cfgPath, cfg);
     if (replay !== undefined) {
       if (positional.length > 0) throw new UsageError('--replay takes no other argument');
       const ctx = passwd !== undefined ? { passwd: readPasswd(resolve(passwd)), timeZone: 'local' as const } : undefined;
       const r = replayWtmp(resolve(replay), cfg, (line) => process.stdout.write(`${line}\n`), { save, ...(ctx !== undefined ? { ctx } : {}) });
       const bad = r.bad.map((b) => `${b.count} ${b.reason}`).join(', ');
-      process.stderr.write(`hostsentry: ${r.records} login records, ${r.anomalies} anomalies${bad ? `; bad records: ${bad}` : ''}${r.notes.length ? `; ${r.notes.join('; ')}` : ''}\n`);
+      process.stderr.write(`hostsentry: ${r.records} login record${r.records === 1 ? '' : 's'}, ${r.anomalies} anomal${r.anomalies === 1 ? 'y' : 'ies'}${bad ? `; bad records: ${bad}` : ''}${r.notes.length ? `; ${r.notes.join('; ')}` : ''}\n`);
       return EXIT.OK;
     }
     if (positional[0] === 'stat') {

@@ -254,18 +254,24 @@ export async function startDaemon(opts: DaemonOptions): Promise<HostsentryDaemon
   // Catch up with every input (silently on a first start), then the sessions open right now.
   await poll();
   let openNow: LoginRecord[] = [];
+  // Whether utmp told what is open now. Without it (disabled, missing as in many containers, or
+  // unreadable) priming RecordTamper with "nothing open" would flag the logout of every session the
+  // wtmp backlog saw open; the backlog's own tracking (primed by a boot record) stands instead.
+  let utmpRead = false;
   if (inp.utmp.enabled) {
     await guarded(inp.utmp.path, async () => {
+      if (!existsSync(inp.utmp.path)) return;
       const u = readUtmp(inp.utmp.path);
       for (const b of u.bad) stats.badRecords += b.count;
       openNow = u.records.filter((r) => r.kind === 'login');
       for (const rec of openNow) record(rec);
+      utmpRead = true;
     });
   }
   // The first home check: on a first start it only learns (sizes, what is already there).
   await guarded('home checks', async () => checkHomes(undefined));
   if (silent) {
-    pipe.prime(openNow);
+    if (utmpRead) pipe.prime(openNow);
     dirty = true;
     save();
     writeJsonAtomic(initialized, { since: new Date(clock()).toISOString() });

@@ -288,9 +288,10 @@ export function formatAnomaly(a: Anomaly): string {
   const tag = a.severity === 'high' ? 'attackalert' : 'securityalert';
   const when = Number.isFinite(a.time) ? new Date(a.time).toISOString().replace(/\.\d{3}Z$/, 'Z') : 'unknown time';
   let who: string;
-  if (a.record !== undefined) who = `user ${a.user} on ${a.tty || '?'} ${a.source === '' ? 'locally' : `from ${a.source}`} `;
+  // A logout record has no user and no source: "user  on pts/1 locally" would say what is not known.
+  if (a.record !== undefined && a.user !== '') who = `user ${a.user} on ${a.tty || '?'} ${a.source === '' ? 'locally' : `from ${a.source}`} `;
   else {
-    // Not about one login (a home check, a wiped record): name only what is known.
+    // Not about one login (a home check, a wiped record, a lone logout): name only what is known.
     who = [a.user !== '' ? `user ${a.user}` : '', a.tty !== '' ? `on ${a.tty}` : '', a.source !== '' ? `from ${a.source}` : ''].filter(Boolean).join(' ');
     if (who !== '') who += ' ';
   }
