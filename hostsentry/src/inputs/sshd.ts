@@ -112,9 +112,8 @@ function count(lines: Iterable<LogLine>, events: SshdEvent[], counts: SshdCounts
  * Reads the sshd lines added since the last commit. Source `files`: every listed file with
  * `readNew` (a missing one gives readNew's warning); `auto`: the listed files that exist, or the
  * journal when none does (and no journalctl then means no events and a warning, not an error);
- * `journal`: journalctl from the stored cursor. journalctl has no match option in the shared
- * JournalOptions, so the whole journal after the cursor is read and entries are kept by their
- * SYSLOG_IDENTIFIER (else _COMM) being one of sshd's programs. Never throws for line contents;
+ * `journal`: journalctl from the stored cursor, matching SYSLOG_IDENTIFIER to sshd's programs, so
+ * only sshd's entries are read (and kept again by program, as lines from files are). Never throws for line contents;
  * throws readNew's I/O errors and (source `journal`) ExecError from journalctl.
  */
 export async function readSshd(opts: ReadSshdOptions): Promise<SshdRead> {
@@ -151,7 +150,12 @@ export async function readSshd(opts: ReadSshdOptions): Promise<SshdRead> {
   if (source === 'journal') {
     let read: JournalRead;
     try {
-      read = await readJournal(opts.stateDir, opts.journal);
+      // Only sshd's entries leave journalctl (the program filter below stays, for entries without an identifier).
+      read = await readJournal(opts.stateDir, {
+        matches: SSHD_PROGRAMS.map((p) => `SYSLOG_IDENTIFIER=${p}`),
+        firstRunNotice: (since) => [`hostsentry: first read of sshd's journal entries: only those since ${since} are read`],
+        ...opts.journal,
+      });
     } catch (e) {
       if (opts.source === 'auto' && e instanceof ExecError && e.code === 'EXEC_NOT_FOUND') {
         warnings.push(`hostsentry: no sshd log: none of ${opts.files.join(', ') || '(no files)'} exists and journalctl cannot be run`);
@@ -169,7 +173,7 @@ export async function readSshd(opts: ReadSshdOptions): Promise<SshdRead> {
   const commits: (() => void)[] = [];
   let more = false;
   for (const path of files) {
-    const r = await readNew(path, opts.stateDir, opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes });
+    const r = await readNew(path, opts.stateDir, { tool: 'hostsentry', ...(opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes }) });
     warnings.push(...r.warnings);
     more ||= r.more;
     commits.push(() => r.commit());

@@ -50,6 +50,13 @@ export interface JournalOptions {
   readonly tz?: TimeZone;
   /** Kill journalctl after this long (default 300 s). */
   readonly timeoutMs?: number;
+  /**
+   * journalctl matches (`FIELD=value`; the same field given twice matches either), so a reader that
+   * wants one program's entries is not handed the whole journal. Default none.
+   */
+  readonly matches?: readonly string[];
+  /** The first-run notice, given the `--since` used. Default logsentry's (logcheck 1.4.1's words). */
+  readonly firstRunNotice?: (since: string) => string[];
 }
 
 /** What {@link readJournal} found. */
@@ -138,6 +145,11 @@ export function journalArgs(stateDir: string, opts: JournalOptions = {}): { args
   const args = ['--no-pager', '--quiet', '--all', '--output=json'];
   if (opts.namespace !== undefined) args.push(`--namespace=${opts.namespace}`);
   if (opts.directory !== undefined) args.push(`--directory=${opts.directory}`);
+  // Matches are validated (FIELD=value, field names as journald allows them) before they reach argv.
+  for (const m of opts.matches ?? []) {
+    if (!/^[A-Z0-9_]+=[^\n]*$/.test(m)) throw new Error(`not a journal match: ${JSON.stringify(m)}`);
+    args.push(m);
+  }
   const notice: string[] = [];
   const cursor = readCursor(stateDir);
   if (cursor !== undefined) args.push(`--after-cursor=${cursor}`);
@@ -153,9 +165,11 @@ export function journalArgs(stateDir: string, opts: JournalOptions = {}): { args
       const since = opts.firstRunSince ?? '-1h';
       args.push(`--since=${since}`);
       notice.push(
-        'This is the first time logsentry has checked the systemd journal.',
-        `Only recent entries (since ${since}) will be checked.`,
-        'If you do not wish to check the systemd journal, set inputs.journal: off or remove the `journal` line from the logfiles lists.',
+        ...(opts.firstRunNotice?.(since) ?? [
+          'This is the first time logsentry has checked the systemd journal.',
+          `Only recent entries (since ${since}) will be checked.`,
+          'If you do not wish to check the systemd journal, set inputs.journal: off or remove the `journal` line from the logfiles lists.',
+        ]),
       );
     }
   }

@@ -44,6 +44,8 @@ export interface ReadNewOptions {
   readonly maxBytes?: number;
   /** Read buffer size (default 1 MiB); memory use is bounded by it plus the lines returned. */
   readonly chunkBytes?: number;
+  /** Who speaks in our own warnings (`<tool>: ... was rotated but ...`). Default `logsentry`. */
+  readonly tool?: string;
 }
 
 /** A place in a log: logtail2's two numbers. The inode is kept as decimal text (exact, any size). */
@@ -384,7 +386,7 @@ export async function readNew(path: string, stateDir: string, opts: ReadNewOptio
             break;
           case 'rotated':
             if (state.offset > 0) {
-              warnings.push(`logsentry: ${path} was rotated but its old file (inode ${state.inode}) was not found; lines written after offset ${state.offset} and before the rotation were not read`);
+              warnings.push(`${opts.tool ?? 'logsentry'}: ${path} was rotated but its old file (inode ${state.inode}) was not found; lines written after offset ${state.offset} and before the rotation were not read`);
             }
             break;
           default: {
