@@ -14,7 +14,7 @@
  * on a host with years of wtmp does not mail years of "anomalies"; alerting starts with the first new
  * record.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { readJsonState, writeJsonAtomic, type Syslog } from '@trisentry/shared';
@@ -191,8 +191,25 @@ export async function startDaemon(opts: DaemonOptions): Promise<HostsentryDaemon
     else log.notice(`${inp.wtmpdb.path}: ${detail}`);
   };
 
+  // Size and mtime of the database (and its WAL) after the last full read: while they stay the same
+  // there is nothing new, and no sqlite3 process is started (the poll runs twice a second).
+  let wtmpdbSeen = '';
+  const wtmpdbSignature = (): string =>
+    [inp.wtmpdb.path, `${inp.wtmpdb.path}-wal`]
+      .map((f) => {
+        try {
+          const st = statSync(f);
+          return `${st.size}:${st.mtimeMs}:${st.ino}`;
+        } catch {
+          return '-';
+        }
+      })
+      .join('/');
+
   const pollWtmpdb = async (): Promise<void> => {
     if (!existsSync(inp.wtmpdb.path)) return;
+    const sig = wtmpdbSignature();
+    if (sig === wtmpdbSeen) return;
     for (;;) {
       const r = await readWtmpdb(inp.wtmpdb.path, wtmpdbPos);
       for (const b of r.bad) {
@@ -203,7 +220,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<HostsentryDaemon
       for (const rec of r.records) record(rec);
       save();
       r.commit();
-      if (!r.more) break;
+      if (!r.more) {
+        // A busy or failed read is tried again at the next poll, changed or not.
+        if (!r.notes.some((n) => n.kind === 'busy' || n.kind === 'error')) wtmpdbSeen = sig;
+        break;
+      }
     }
   };
 
