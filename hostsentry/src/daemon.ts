@@ -66,6 +66,9 @@ export interface HostsentryDaemon {
   history(): History;
 }
 
+/** How often sshd's journal entries are read (files are read at every poll). */
+const JOURNAL_EVERY_MS = 5000;
+
 /** Where the daemon keeps its input positions and RecordTamper's state: beside the history database. */
 export function stateDirOf(config: HostsentryConfig): string {
   return join(dirname(config.database), 'state');
@@ -228,9 +231,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<HostsentryDaemon
     }
   };
 
+  // Files are checked every poll (a stat each); the journal costs a journalctl process, so it is read
+  // every JOURNAL_EVERY_MS: sshd's lines only add the method and port to what wtmp already said.
+  let journalReadAt = -Infinity;
   const pollSshd = async (): Promise<void> => {
+    if (clock() - journalReadAt < JOURNAL_EVERY_MS) return;
     for (;;) {
       const r = await readSshd({ source: inp.sshd.source, files: inp.sshd.files, stateDir: sshdDir });
+      journalReadAt = r.source === 'journal' ? clock() : -Infinity;
       for (const w of r.warnings) log.notice(w);
       for (const e of r.events) {
         stats.sshdEvents++;
