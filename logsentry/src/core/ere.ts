@@ -799,9 +799,11 @@ export class EreList {
 
   /**
    * Compiles every pattern; never throws for a bad pattern (see `errors`). With `shared`, the exact
-   * patterns go into that common set instead of one of this list's own.
+   * patterns go into that common set instead of one of this list's own. `trusted` skips compiling
+   * each exact pattern alone (the check that pins a bad one to its line): then a bad pattern makes
+   * the set fail to build instead.
    */
-  constructor(patterns: readonly string[], ignoreCase = false, shared?: SharedEreSet) {
+  constructor(patterns: readonly string[], ignoreCase = false, shared?: SharedEreSet, trusted = false) {
     const errors: EreListError[] = [];
     const srcs: string[] = [];
     const setIndex: number[] = [];
@@ -810,8 +812,9 @@ export class EreList {
       try {
         const t = translateEre(p, ignoreCase);
         if (t.exact) {
-          // Compile alone first so one bad translation is pinned to its own line.
-          void new RE2(t.re2, 'u');
+          // Compile alone first so one bad translation is pinned to its own line (unless the caller
+          // knows every pattern compiled before: a second compile of the same tree, in a worker).
+          if (!trusted) void new RE2(t.re2, 'u');
           srcs.push(t.re2);
           setIndex.push(index);
         } else {

@@ -116,6 +116,30 @@ export interface Titles {
 /** logcheck's default titles. */
 export const DEFAULT_TITLES: Titles = { attack: 'Security Alerts', security: 'Security Events', events: 'System Events' };
 
+/** {@link Decisions.flags} bit: the line goes to System Events. */
+export const DECIDE_KEEP = 1;
+/** {@link Decisions.flags} bit: the line matches cracking.d (dropped from Security Events when a Security Alerts section is printed). */
+export const DECIDE_CRACKING = 2;
+
+/**
+ * Per-line decisions of a run's lines (see RuleSet.decide): a flags byte per line, and the few lines
+ * raised into Security Alerts or Security Events sections with the rule files whose sections they
+ * are in. Plain data, so a worker thread's part can be sent back (its flags written in shared memory).
+ */
+export interface Decisions {
+  /** {@link DECIDE_KEEP} and {@link DECIDE_CRACKING} per line index. */
+  readonly flags: Uint8Array;
+  readonly attackAt: number[];
+  readonly attackFiles: (readonly string[])[];
+  readonly violationAt: number[];
+  readonly violationFiles: (readonly string[])[];
+}
+
+/** Empty decisions for `n` lines (flags in `flags` when given, e.g. shared memory). */
+export function newDecisions(n: number, flags?: Uint8Array): Decisions {
+  return { flags: flags ?? new Uint8Array(n), attackAt: [], attackFiles: [], violationAt: [], violationFiles: [] };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /** A cleaned rule file: its patterns (blank lines and `#` lines dropped) with where each came from. */
@@ -157,9 +181,11 @@ function cleanPatterns(path: string, text: string, into: { patterns: string[]; r
 // through every helper. compileRules is synchronous, so no other compilation can interleave.
 // Case folding is done in the pattern (translateEre), so one set serves both modes.
 let sharedSet: SharedEreSet | undefined;
+// Whether the tree being compiled is known to compile (see compileRules' `trusted`).
+let trustedCompile = false;
 
 function compileList(patterns: readonly string[], refs: readonly RuleRef[], problems: RuleProblem[] | undefined, ignoreCase: boolean, shared = true): EreList {
-  const list = new EreList(patterns, ignoreCase, shared ? sharedSet : undefined);
+  const list = new EreList(patterns, ignoreCase, shared ? sharedSet : undefined, trustedCompile);
   if (problems !== undefined) for (const e of list.errors) problems.push({ ...refs[e.index]!, message: e.message });
   return list;
 }
@@ -470,74 +496,117 @@ export class RuleSet {
   buildReport(input: readonly string[], sortUnique = false): Report {
     const r = this.rules;
     if (r.layout === 'psionic') return this.buildPsionic(r, input);
-    // Lines are decided in the order they came and listed in logcheck's order afterwards: with the
-    // sort's permutation in hand, deciding in input order reads the lines where they lie in memory
-    // (deciding them in sorted order of a shuffled log cost a cache miss per string touched).
-    let lines: readonly string[];
-    let order: Uint32Array | undefined;
-    if (sortUnique) lines = prepareLines(input, true);
-    else {
-      order = keyOrder(input);
-      lines = input.map(trimTrailingSpace);
-    }
-    // One pass decides every line: the common RE2.Set answers once per line, from the line's UTF-8
-    // bytes encoded a megabyte at a time, and every question below is a lookup in that answer. A
-    // verdict depends only on the text, so a line equal to the one before it takes the earlier
-    // decision. The violation filter that depends on the whole run (cracking.d applies to Security
-    // Events only when some Security Alerts section is printed) is kept per line as `crackingMatch`
-    // and applied once the run's alert flag is known.
-    const n = lines.length;
+    const { lines, order } = this.prepare(input, sortUnique);
+    const d = newDecisions(lines.length);
+    this.decide(lines, 0, lines.length, undefined, d);
+    return this.assemble(lines, order, d);
+  }
+
+  /**
+   * Whether {@link buildReport} goes through {@link prepare}, {@link decide} and {@link assemble}
+   * (the Debian layout): a caller may then decide parts of the lines elsewhere (a worker thread
+   * with the same tree compiled) and assemble the parts.
+   */
+  get decides(): boolean {
+    return this.rules.layout === 'debian';
+  }
+
+  /**
+   * The lines to decide and the order to list them in: logcheck's sort and trim. Without
+   * `sortUnique` the lines stay in input order (trimmed) with the sort's permutation beside them,
+   * so deciding reads them where they lie in memory (deciding in sorted order of a shuffled log cost
+   * a cache miss per string touched); with it, the sorted unique lines themselves.
+   */
+  prepare(input: readonly string[], sortUnique: boolean): { readonly lines: readonly string[]; readonly order: Uint32Array | undefined } {
+    if (sortUnique) return { lines: prepareLines(input, true), order: undefined };
+    return { lines: trimLines(input), order: sortOrder(input) };
+  }
+
+  /**
+   * Decides lines[from..to) into `into` (Debian layout only). Each line's verdict depends on its
+   * text alone: the common RE2.Set answers once per line, from its UTF-8 bytes (`bytesAt(k)`, which
+   * must be exactly TextEncoder's bytes of lines[k]; by default they are encoded here a megabyte at a
+   * time), and every question below is a lookup in that answer. A line equal to the one before it
+   * takes the earlier decision. The violation filter that depends on the whole run (cracking.d
+   * applies to Security Events only when some Security Alerts section is printed) is kept per line
+   * as {@link DECIDE_CRACKING} and applied by {@link assemble}.
+   */
+  decide(lines: readonly string[], from: number, to: number, bytesAt: ((k: number) => Uint8Array) | undefined, into: Decisions): void {
+    const r = this.rules;
+    if (r.layout !== 'debian') throw new Error('RuleSet.decide: the Psionic layout is decided by buildReport');
     const shared = r.shared;
-    const bytes = shared === undefined ? undefined : utf8Lines(lines);
-    const attackHits: (readonly string[])[] = new Array<readonly string[]>(n);
-    const violationHits: (readonly string[])[] = new Array<readonly string[]>(n);
-    const crackingMatch = new Uint8Array(n);
-    const keep = new Uint8Array(n);
-    const has = (d: CleanDir | undefined, l: string): boolean => d !== undefined && d.all.test(l) === true;
-    const attackAt: number[] = [];
-    const violationAt: number[] = [];
-    for (let k = 0; k < n; k++) {
-      const l = lines[k]!;
-      if (k > 0 && l === lines[k - 1]) {
-        attackHits[k] = attackHits[k - 1]!;
-        violationHits[k] = violationHits[k - 1]!;
-        crackingMatch[k] = crackingMatch[k - 1]!;
-        keep[k] = keep[k - 1]!;
-        if (attackHits[k]!.length > 0) attackAt.push(k);
-        if (violationHits[k]!.length > 0) violationAt.push(k);
-        continue;
-      }
-      if (shared !== undefined && bytes !== undefined) shared.prime(l, bytes.at(k));
-      const a = r.crackingRaise === undefined ? NO_FILES : raiseFiles(r.crackingRaise, r.crackingIgnore, l);
-      const v = r.violations === undefined ? NO_FILES : raiseFiles(r.violations, r.violationsIgnore, l);
-      const c = has(r.cracking, l);
-      attackHits[k] = a;
-      violationHits[k] = v;
-      crackingMatch[k] = c ? 1 : 0;
-      keep[k] = has(r.ignore, l) || c || has(r.violations, l) ? 0 : 1;
-      if (a.length > 0) attackAt.push(k);
-      if (v.length > 0) violationAt.push(k);
+    let at = bytesAt;
+    if (at === undefined && shared !== undefined) {
+      const u = utf8Lines(lines.slice(from, to));
+      at = (k: number): Uint8Array => u.at(k - from);
     }
+    const has = (d: CleanDir | undefined, l: string): boolean => d !== undefined && d.all.test(l) === true;
+    const flags = into.flags;
+    let lastA: readonly string[] = NO_FILES;
+    let lastV: readonly string[] = NO_FILES;
+    for (let k = from; k < to; k++) {
+      const l = lines[k]!;
+      let a: readonly string[];
+      let v: readonly string[];
+      if (k > from && l === lines[k - 1]) {
+        flags[k] = flags[k - 1]!;
+        a = lastA;
+        v = lastV;
+      } else {
+        if (shared !== undefined && at !== undefined) shared.prime(l, at(k));
+        a = r.crackingRaise === undefined ? NO_FILES : raiseFiles(r.crackingRaise, r.crackingIgnore, l);
+        v = r.violations === undefined ? NO_FILES : raiseFiles(r.violations, r.violationsIgnore, l);
+        const c = has(r.cracking, l);
+        flags[k] = (c ? DECIDE_CRACKING : 0) | (has(r.ignore, l) || c || has(r.violations, l) ? 0 : DECIDE_KEEP);
+        lastA = a;
+        lastV = v;
+      }
+      if (a.length > 0) {
+        into.attackAt.push(k);
+        into.attackFiles.push(a);
+      }
+      if (v.length > 0) {
+        into.violationAt.push(k);
+        into.violationFiles.push(v);
+      }
+    }
+  }
+
+  /**
+   * The report from decided lines (every line of `lines` decided into `d`, in any number of parts
+   * appended in any order): sections in logcheck's order, lines in `order` (see {@link prepare}).
+   */
+  assemble(lines: readonly string[], order: Uint32Array | undefined, d: Decisions): Report {
+    const r = this.rules;
+    if (r.layout !== 'debian') throw new Error('RuleSet.assemble: the Psionic layout is built by buildReport');
+    const n = lines.length;
     // The lines with hits, in report order: by their place in the sort (a native numeric sort of
     // the few ranks, not a walk over every line).
-    const rank = new Uint32Array(n);
-    if (order !== undefined) for (let j = 0; j < n; j++) rank[order[j]!] = j;
-    else for (let j = 0; j < n; j++) rank[j] = j;
+    let rank: Uint32Array | undefined;
+    if (order !== undefined && (d.attackAt.length > 0 || d.violationAt.length > 0)) {
+      rank = new Uint32Array(n);
+      for (let j = 0; j < n; j++) rank[order[j]!] = j;
+    }
+    // Each hit's index into its list, ordered by the hit line's rank (one entry per line, so no ties).
+    const qOf = d.attackAt.length > 0 || d.violationAt.length > 0 ? new Int32Array(n) : undefined;
     const inReportOrder = (ks: readonly number[]): Uint32Array => {
       const rs = new Uint32Array(ks.length);
-      for (let q = 0; q < ks.length; q++) rs[q] = rank[ks[q]!]!;
+      for (let q = 0; q < ks.length; q++) {
+        qOf![ks[q]!] = q;
+        rs[q] = rank === undefined ? ks[q]! : rank[ks[q]!]!;
+      }
       rs.sort();
-      for (let q = 0; q < rs.length; q++) rs[q] = order === undefined ? rs[q]! : order[rs[q]!]!;
+      for (let q = 0; q < rs.length; q++) rs[q] = qOf![order === undefined ? rs[q]! : order[rs[q]!]!]!;
       return rs;
     };
-    const anyAttack = attackAt.length > 0;
+    const anyAttack = d.attackAt.length > 0;
     const sections: ReportSection[] = [];
-    const bySection = (kind: 'attack' | 'violation', at: readonly number[], hits: readonly (readonly string[])[], skip: Uint8Array | undefined, dir: CleanDir, title: string): void => {
+    const bySection = (kind: 'attack' | 'violation', at: readonly number[], files: readonly (readonly string[])[], skipCracking: boolean, dir: CleanDir, title: string): void => {
       const per = new Map<string, string[]>();
-      for (const k of inReportOrder(at)) {
-        const hs = hits[k]!;
-        if (skip !== undefined && skip[k] === 1) continue;
-        for (const file of hs) {
+      for (const q of inReportOrder(at)) {
+        const k = at[q]!;
+        if (skipCracking && (d.flags[k]! & DECIDE_CRACKING) !== 0) continue;
+        for (const file of files[q]!) {
           let a = per.get(file);
           if (a === undefined) per.set(file, (a = []));
           a.push(lines[k]!);
@@ -549,14 +618,15 @@ export class RuleSet {
         sections.push({ kind, file: f.name, title: f.name === 'logcheck' ? title : `${title} for ${f.name}`, lines: ls });
       }
     };
-    if (r.crackingRaise !== undefined) bySection('attack', attackAt, attackHits, undefined, r.crackingRaise, this.titles.attack);
+    if (r.crackingRaise !== undefined) bySection('attack', d.attackAt, d.attackFiles, false, r.crackingRaise, this.titles.attack);
     // With an alert section printed, logcheck filters Security Events through cracking.d as well
     // (raiseFilters' `higher`); that filter only ever drops a line, and drops it from every file.
-    if (r.violations !== undefined) bySection('violation', violationAt, violationHits, anyAttack && r.cracking !== undefined ? crackingMatch : undefined, r.violations, this.titles.security);
+    if (r.violations !== undefined) bySection('violation', d.violationAt, d.violationFiles, anyAttack && r.cracking !== undefined, r.violations, this.titles.security);
     const events: string[] = [];
+    const flags = d.flags;
     for (let j = 0; j < n; j++) {
       const k = order === undefined ? j : order[j]!;
-      if (keep[k] === 1) events.push(lines[k]!);
+      if ((flags[k]! & DECIDE_KEEP) !== 0) events.push(lines[k]!);
     }
     if (events.length > 0) sections.push({ kind: 'events', file: undefined, title: this.titles.events, lines: events });
     return { sections };
@@ -600,6 +670,16 @@ export function prepareLines(input: readonly string[], sortUnique: boolean): str
     for (let k = 0; k < order.length; k++) sorted[k] = input[order[k]!]!;
   }
   return sorted.map(trimTrailingSpace);
+}
+
+/** Each line without its trailing white space (logcheck's sed), in input order. */
+export function trimLines(input: readonly string[]): string[] {
+  return input.map(trimTrailingSpace);
+}
+
+/** `sort -k 1,3 -s` in the C locale, as a permutation: input indexes in sorted order (see keyOrder). */
+export function sortOrder(input: readonly string[]): Uint32Array {
+  return keyOrder(input);
 }
 
 /** Key bytes the radix sort looks at (syslog's `Mmm dd hh:mm:ss` has 15); longer keys are finished by comparison. */
@@ -720,17 +800,25 @@ function keyEnd(l: string): number {
  * Compiles a rule tree for one level. Never throws for a bad rule: it goes to `problems` with its
  * file and line, and the rest of its file still applies (logcheck's grep would reject the whole file
  * at every use: for a raise file that loses its section, for an ignore file it empties the stage).
+ * `trusted`: the same tree compiled before (a worker thread's copy), so each pattern need not be
+ * compiled alone first; were that wrong, it is compiled again without the shortcut.
  */
-export function compileRules(tree: RuleTreeInput, opts: RuleOptions, titles: Titles = DEFAULT_TITLES): RuleSet {
+export function compileRules(tree: RuleTreeInput, opts: RuleOptions, titles: Titles = DEFAULT_TITLES, trusted = false): RuleSet {
   sharedSet = new SharedEreSet('u');
+  trustedCompile = trusted;
   try {
     const rules = compileRulesInto(tree, opts, titles);
     // Building the automata is part of compiling, not of the first run's first line.
     sharedSet.freeze();
     return rules;
+  } catch (e) {
+    // `trusted` was wrong (a pattern does not compile alone): compile again the careful way.
+    if (!trusted) throw e;
   } finally {
     sharedSet = undefined;
+    trustedCompile = false;
   }
+  return compileRules(tree, opts, titles, false);
 }
 
 function compileRulesInto(tree: RuleTreeInput, opts: RuleOptions, titles: Titles): RuleSet {
