@@ -199,7 +199,9 @@ async function check(argv: readonly string[], out: (s: string) => void): Promise
   const cfg = loadConfig(configPath, flags);
   const rules = loadRules(cfg.rules.dir, { layout: cfg.rules.layout, level: cfg.report.level, supportCrackingIgnore: cfg.rules.support_cracking_ignore });
   for (const p of rules.problems) out(`rule left out: ${p.file}:${p.line}: ${p.message}\n`);
-  const lines = prepareLines(readFileSync(files[0]!, 'latin1').split('\n').filter((l, i, a) => l !== '' || i < a.length - 1), false);
+  const raw = readFileSync(files[0]!, 'latin1').split('\n').filter((l, i, a) => l !== '' || i < a.length - 1);
+  // Psionic 1.1 neither sorted nor trimmed its input; logcheck 1.4 does both before matching.
+  const lines = rules.layout === 'psionic' ? raw : prepareLines(raw, false);
   const counts = { attack: 0, violation: 0, unusual: 0, ignored: 0 };
   let matchedByRule = 0;
   for (const line of lines) {

@@ -17,6 +17,9 @@ const MAIL_ADDRESS = /^[^\s<>,;"\\\x00-\x1f\x7f]+$/;
 /** A subject word: printable text without CR/LF or other control characters. */
 const PRINTABLE = /^[^\x00-\x1f\x7f]*$/;
 
+/** logcheck 1.4's subject date (`date +'%Y-%m-%d %H:%M %z'`); with the Psionic layout it stands for 1.1's own. */
+export const DEFAULT_DATE_FORMAT = '%Y-%m-%d %H:%M %z';
+
 /** The schema of logsentry.yaml. Keys are snake_case; defaults are logcheck 1.4's shipped behaviour. */
 export const logsentrySchema = s.object({
   report: s.object({
@@ -26,7 +29,7 @@ export const logsentrySchema = s.object({
     }),
     intro: s.boolean({ default: true, doc: 'Put the introduction paragraph (or header.txt/footer.txt from the rules directory) around the report (INTRO).' }),
     sort_unique: s.boolean({ default: false, doc: 'Sort each section with duplicates removed (sort -u) instead of the stable sort on the first three fields (SORTUNIQ).' }),
-    summary: s.boolean({ default: false, doc: 'Collapse repeated lines of each section into one line with a count, as syslog-summary does (SYSLOGSUMMARY).' }),
+    summary: s.boolean({ default: false, doc: 'Print each section as syslog-summary does (SYSLOGSUMMARY, -u): lines equal apart from their time stamp and [pid] once each with a count, after its header lines.' }),
     max_size: s.integer({
       default: 10 * 1024 * 1024,
       min: 4096,
@@ -38,7 +41,7 @@ export const logsentrySchema = s.object({
       hostname: s.string({ default: '', pattern: PRINTABLE, patternHint: 'printable text', doc: 'Host name in the subject; empty means this host\'s name (-H).' }),
       fqdn: s.boolean({ default: true, doc: 'Use the fully qualified host name in the subject (FQDN).' }),
       date_format: s.string({
-        default: '%Y-%m-%d %H:%M %z',
+        default: DEFAULT_DATE_FORMAT,
         pattern: PRINTABLE,
         patternHint: 'printable text',
         doc: 'strftime format of the date in the subject (DATE, which logcheck sets with date +FORMAT).',
@@ -57,6 +60,12 @@ export const logsentrySchema = s.object({
       doc: 'Rule tree layout: debian (cracking.d, violations.d, ignore.d.*), psionic (Logcheck 1.1\'s logcheck.hacking/.violations/.violations.ignore/.ignore), or auto (debian when cracking.d exists).',
     }),
     support_cracking_ignore: s.boolean({ default: false, doc: 'Apply cracking.ignore.d as exceptions to cracking.d (SUPPORT_CRACKING_IGNORE).' }),
+    threads: s.string({
+      default: 'auto',
+      pattern: /^(auto|[0-9]|[1-5][0-9]|6[0-4])$/,
+      patternHint: '"auto" or a number of threads from 0 to 64',
+      doc: 'Worker threads that decide lines beside the main one when a run has at least 100,000 lines (no logcheck key): auto is one fewer than the cores, at most 3; 0 decides everything on the main thread. Each thread compiles the rule tree once for the run.',
+    }),
   }),
   inputs: s.object({
     list_files: s.list(s.path({ absolute: true }), {

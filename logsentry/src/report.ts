@@ -6,6 +6,7 @@
  * (logcheck sends nothing). Pure: no I/O, no clock; the caller reads header.txt/footer.txt and
  * formats the date.
  */
+import { summarizeLines } from './core/summary.js';
 
 /** The three report levels, most severe first: cracking.d alerts, violations.d events, everything left. */
 export type SectionKind = 'attack' | 'violation' | 'unusual';
@@ -53,6 +54,11 @@ export interface ReportInput {
   readonly notices?: readonly string[];
   /** `E: File could not be read: <path>` lines: logcheck puts them after the intro, between blank lines. */
   readonly errors?: readonly string[];
+  /**
+   * `-u` / SYSLOGSUMMARY=1 (config report.summary): each section's lines are replaced by what
+   * syslog-summary prints for them (see {@link summarizeLines}); absent or false: the lines as they are.
+   */
+  readonly summary?: boolean;
 }
 
 /** A rendered report, ready to spool and mail. */
@@ -147,9 +153,10 @@ function capBody(body: string, maxSize: number): { body: string; cut?: { lines: 
 /**
  * Renders one run's report as logcheck 1.4 would: returns null when no section has a line (logcheck
  * sends no mail then), else the subject `[tag ][Reboot: ]<host> <date> <word of the most severe level>`
- * and the body. Section titles and lines are passed through {@link escapeControls}; the subject
- * through {@link sanitizeHeaderValue}. header/footer are the administrator's files and are copied
- * verbatim. The body is cut at `maxSize` bytes (see {@link RenderedReport.cut}). Pure.
+ * and the body. With `summary`, each section's lines are first replaced by their syslog-summary
+ * output ({@link summarizeLines}), as `logcheck -u` does. Section titles and lines are passed through
+ * {@link escapeControls}; the subject through {@link sanitizeHeaderValue}. header/footer are the
+ * administrator's files and are copied verbatim. The body is cut at `maxSize` bytes (see {@link RenderedReport.cut}). Pure.
  */
 export function renderReport(input: ReportInput): RenderedReport | null {
   const present = input.sections.filter((s) => s.lines.length > 0);
@@ -166,7 +173,9 @@ export function renderReport(input: ReportInput): RenderedReport | null {
   for (const s of present) {
     const title = escapeControls(s.title);
     body += `${title}\n${underline(title)}\n`;
-    for (const line of s.lines) body += `${escapeControls(line)}\n`;
+    // logcheck runs syslog-summary on the raw section file; our control escaping comes after it.
+    const lines = input.summary === true ? summarizeLines(s.lines) : s.lines;
+    for (const line of lines) body += `${escapeControls(line)}\n`;
     body += '\n';
   }
   if (input.intro && input.footer !== undefined) body += input.footer;
@@ -234,4 +243,57 @@ export function formatSubjectDate(when: Date, format: string, utcOffsetMinutes: 
       default: return whole;
     }
   });
+}
+
+// --- Psionic Logcheck 1.1 ---------------------------------------------------------------------
+
+/** The date in 1.1's subject: logcheck.sh's `DATE=\`date +%m/%d/%y:%H.%M\`` (for {@link formatSubjectDate}). */
+export const PSIONIC_DATE_FORMAT = '%m/%d/%y:%H.%M';
+
+/** 1.1's subject words: any "Active System Attack Alerts" section makes the whole mail an attack. */
+export const PSIONIC_SUBJECT = { attack: 'ACTIVE SYSTEM ATTACK!', other: 'system check' } as const;
+
+/** What {@link renderPsionicReport} needs: {@link ReportInput} without what 1.1 never printed. */
+export type PsionicReportInput = Pick<ReportInput, 'sections' | 'host' | 'date' | 'reboot' | 'maxSize' | 'tag' | 'notices' | 'errors'>;
+
+/**
+ * Renders one run's report as Psionic Logcheck 1.1.1's logcheck.sh wrote it: no header or footer;
+ * each non-empty section as an empty line, its title, an underline of `=-=-` as long as the title
+ * and its lines (no blank line after the last section). The subject is `<host> <date> ACTIVE SYSTEM
+ * ATTACK!` when an attack section is present, else `<host> <date> system check`; 1.1 had no -R and
+ * no tag, so `Reboot: ` and the tag are put in front only when asked for. Returns null when no
+ * section has a line (1.1 mailed nothing). As {@link renderReport}, and unlike 1.1, control
+ * characters in titles and lines are escaped, the subject is sanitized and the body cut at
+ * `maxSize`; logsentry's notices and `E:` lines (1.1 had none) come first, each group after an
+ * empty line like a section. Pure.
+ */
+export function renderPsionicReport(input: PsionicReportInput): RenderedReport | null {
+  const present = input.sections.filter((s) => s.lines.length > 0);
+  if (present.length === 0) return null;
+  let level: SectionKind = 'unusual';
+  for (const s of present) if (SEVERITY[s.kind] < SEVERITY[level]) level = s.kind;
+
+  let body = '';
+  const notices = input.notices ?? [];
+  if (notices.length > 0) body += `\n${notices.map(escapeControls).join('\n')}\n`;
+  const errors = input.errors ?? [];
+  if (errors.length > 0) body += `\n${errors.map(escapeControls).join('\n')}\n`;
+  for (const s of present) {
+    // logcheck.sh: `echo >> report; echo TITLE; echo UNDERLINE; cat matches`, per section.
+    const title = escapeControls(s.title);
+    body += `\n${title}\n${underline(title)}\n`;
+    for (const line of s.lines) body += `${escapeControls(line)}\n`;
+  }
+
+  let subject = `${input.host} ${input.date} ${level === 'attack' ? PSIONIC_SUBJECT.attack : PSIONIC_SUBJECT.other}`;
+  if (input.reboot) subject = `Reboot: ${subject}`;
+  if (input.tag !== undefined && input.tag !== '') subject = `${input.tag} ${subject}`;
+
+  const capped = capBody(body, input.maxSize);
+  return {
+    subject: sanitizeHeaderValue(subject),
+    body: capped.body,
+    level,
+    ...(capped.cut ? { cut: capped.cut } : {}),
+  };
 }

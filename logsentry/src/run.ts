@@ -13,8 +13,12 @@ import { join } from 'node:path';
 import { acquireLock, FileStateError, type Lock } from '@trisentry/shared';
 import type { LogsentryConfig } from './config.js';
 import { readInputs, readLogLists } from './inputs/index.js';
-import { loadRules } from './rules-loader.js';
-import { formatSubjectDate, renderReport, type ReportSection as OutSection } from './report.js';
+import { readRuleTree } from './rules-loader.js';
+import { compileRules, type RuleOptions, type Titles } from './core/rules.js';
+import { poolFor, type MatchPool } from './pool.js';
+import { hostname as osHostname } from 'node:os';
+import { formatSubjectDate, PSIONIC_DATE_FORMAT, renderPsionicReport, renderReport, sanitizeHeaderValue, type ReportSection as OutSection } from './report.js';
+import { DEFAULT_DATE_FORMAT } from './config.js';
 import { createMailer, readSmtpPassword, resolveHostName } from './mail.js';
 import { deliverSpooled, spool, spoolDirOf } from './spool.js';
 
@@ -69,18 +73,25 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
     const password = cfg.mail.smtp.password_file !== '' ? readSmtpPassword(cfg.mail.smtp.password_file) : undefined;
     const mailer = opts.stdout ? undefined : createMailer(cfg.mail, { host, ...(password !== undefined ? { password } : {}) });
     let delivered = 0;
+    let pool: MatchPool | undefined;
     try {
       // Earlier runs' reports first, in order: the administrator gets them before newer ones.
       if (mailer !== undefined && !opts.test) delivered += (await deliverSpooled(spoolDir, (r) => mailer.send(r))).delivered.length;
 
       const lists = opts.logFile !== undefined ? { files: [opts.logFile], journal: false, problems: [] as string[] } : readLogLists(cfg.inputs.list_files, cfg.inputs.list_dirs, cfg.inputs.files);
       const journal = opts.logFile === undefined && (cfg.inputs.journal === 'on' || (cfg.inputs.journal === 'auto' && lists.journal));
-      const rules = loadRules(cfg.rules.dir, { layout: cfg.rules.layout, level: cfg.report.level, supportCrackingIgnore: cfg.rules.support_cracking_ignore }, {
-        attack: cfg.report.subject.attack,
-        security: cfg.report.subject.security,
-        events: cfg.report.subject.events,
-      });
+      const tree = readRuleTree(cfg.rules.dir, cfg.rules.layout);
+      const ruleOpts: RuleOptions = { level: cfg.report.level, supportCrackingIgnore: cfg.rules.support_cracking_ignore };
+      const titles: Titles = { attack: cfg.report.subject.attack, security: cfg.report.subject.security, events: cfg.report.subject.events };
+      const rules = compileRules(tree, ruleOpts, titles);
+      // Worker threads only for a big batch (a backlog, a first run): they compile the tree while
+      // this thread encodes and sorts the lines.
+      const threads = cfg.rules.threads === 'auto' ? 'auto' : Number(cfg.rules.threads);
       const ruleProblems = rules.problems.map((p) => `${p.file}:${p.line}: ${p.message}`);
+      // Psionic 1.1's subject: `hostname` as it prints (short, usually) and `date +%m/%d/%y:%H.%M`,
+      // unless the administrator set a host name or a date format of their own.
+      const psionicHost = cfg.report.subject.hostname !== '' ? host : sanitizeHeaderValue(osHostname());
+      const psionicDate = cfg.report.subject.date_format === DEFAULT_DATE_FORMAT ? PSIONIC_DATE_FORMAT : cfg.report.subject.date_format;
 
       let lines = 0;
       let subject: string | undefined;
@@ -89,9 +100,18 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
         lines += input.lines.length;
         // logtail's warnings reach logcheck among the log lines; so do ours.
         const texts = [...input.warnings, ...input.lines.map((l) => l.text)];
-        const report = rules.buildReport(texts, cfg.report.sort_unique);
+        pool ??= poolFor(tree, ruleOpts, titles, texts.length, threads);
+        const report = pool === undefined ? rules.buildReport(texts, cfg.report.sort_unique) : await pool.buildReport(rules, texts, cfg.report.sort_unique);
         const sections: OutSection[] = report.sections.map((s) => ({ kind: s.kind === 'events' ? 'unusual' : s.kind, title: s.title, lines: s.lines }));
-        const rendered = renderReport({
+        const rendered = rules.layout === 'psionic' ? renderPsionicReport({
+          sections,
+          host: psionicHost,
+          date: formatSubjectDate(now, psionicDate, -now.getTimezoneOffset()),
+          reboot: opts.reboot,
+          maxSize: cfg.report.max_size,
+          ...(cfg.report.subject.add_tag ? { tag: cfg.report.subject.tag } : {}),
+          errors: [...lists.problems.map((p) => `E: ${p}`), ...ruleProblems.map((p) => `E: rule left out: ${p}`)],
+        }) : renderReport({
           sections,
           host,
           date: formatSubjectDate(now, cfg.report.subject.date_format, -now.getTimezoneOffset()),
@@ -99,6 +119,7 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
           intro: cfg.report.intro,
           ...(cfg.report.intro ? { header: readOptional(join(cfg.rules.dir, 'header.txt')), footer: readOptional(join(cfg.rules.dir, 'footer.txt')) } : {}),
           maxSize: cfg.report.max_size,
+          summary: cfg.report.summary,
           subjectWords: { attack: cfg.report.subject.attack, security: cfg.report.subject.security, events: cfg.report.subject.events },
           ...(cfg.report.subject.add_tag ? { tag: cfg.report.subject.tag } : {}),
           errors: [...lists.problems.map((p) => `E: ${p}`), ...ruleProblems.map((p) => `E: rule left out: ${p}`)],
@@ -120,6 +141,7 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
       }
     } finally {
       mailer?.close();
+      await pool?.close();
     }
   } finally {
     lock.release();
