@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Classification throughput: N generated syslog lines (default 1,000,000) through logsentry's rules
-// core and through Debian's real logcheck 1.4 (`logcheck -o -t`, run as nobody) with the full
-// logcheck-database at level server, in the same run; the reports must be identical. Then the worst
-// case: a 1 MB line and lines crafted against the rules. Needs root (logcheck refuses root, so it
+// core (on one thread, and with a pool of worker threads as a run starts one for a big batch: cold,
+// its workers still compiling, and warm) and through Debian's real logcheck 1.4 (`logcheck -o -t`,
+// run as nobody) with the full logcheck-database at level server, in the same run; the reports must
+// be identical. Then the worst case: a 1 MB line and lines crafted against the rules. Needs root (logcheck refuses root, so it
 // runs as nobody) and scripts/install-reference-tools. Run after `npm run build`:
 //   node bench/logsentry-classify.mjs [--lines N] [--level server|paranoid|workstation] [--skip-ref]
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,8 +12,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 const root = new URL('..', import.meta.url).pathname;
-const { loadRules, splitLogBytes } = await import(join(root, 'logsentry/dist/src/rules-loader.js'));
-const { renderReport } = await import(join(root, 'logsentry/dist/src/core/rules.js'));
+const { readRuleTree, splitLogBytes } = await import(join(root, 'logsentry/dist/src/rules-loader.js'));
+const { compileRules, renderReport } = await import(join(root, 'logsentry/dist/src/core/rules.js'));
+const { MatchPool, autoWorkers } = await import(join(root, 'logsentry/dist/src/pool.js'));
 const { generateLog, runLogcheck, DB } = await import(join(root, 'logsentry/dist/test/logcheck-ref.js'));
 
 const arg = (n, d) => {
@@ -36,19 +38,36 @@ try {
   writeFileSync(log, bytes, { mode: 0o644 });
   console.log(`logsentry classification benchmark: ${N.toLocaleString('en')} lines (${(bytes.length / 1e6).toFixed(0)} MB), logcheck-database at level ${LEVEL}`);
 
+  const tree = readRuleTree(DB, 'debian');
+  const opts = { level: LEVEL, supportCrackingIgnore: false };
   const t0 = performance.now();
-  const rules = loadRules(DB, { layout: 'debian', level: LEVEL, supportCrackingIgnore: false });
+  const rules = compileRules(tree, opts);
   const tCompile = performance.now() - t0;
-  const t1 = performance.now();
-  const c1 = process.cpuUsage();
-  const input = splitLogBytes(bytes);
-  const report = rules.buildReport(input, false);
-  const ours = renderReport(report);
-  const tOurs = performance.now() - t1;
-  // CPU time beside wall time: on a shared machine the wall time includes waiting for a core.
-  const cpu = process.cpuUsage(c1);
-  const cpuOurs = (cpu.user + cpu.system) / 1000;
-  const rss = process.memoryUsage().rss;
+
+  // One measured pass: from the log's bytes to the rendered report, as a run does it.
+  const measure = async (how) => {
+    const t1 = performance.now();
+    const c1 = process.cpuUsage();
+    let pool;
+    if (how.threads > 0) pool = new MatchPool(tree, opts, undefined, how.threads);
+    if (how.warm) await pool.ready();
+    const tStart = how.warm ? performance.now() : t1;
+    const input = splitLogBytes(bytes);
+    const report = pool === undefined ? rules.buildReport(input, false) : await pool.buildReport(rules, input, false);
+    const text = renderReport(report);
+    const ms = performance.now() - tStart;
+    // CPU of every thread of the process (the workers' compiling included for a cold pool).
+    const cpu = process.cpuUsage(c1);
+    await pool?.close();
+    return { ms, cpuMs: (cpu.user + cpu.system) / 1000, text, rss: process.memoryUsage().rss };
+  };
+  const threads = autoWorkers() > 0 ? autoWorkers() : 1;
+  const one = await measure({ threads: 0 });
+  // The pool as a run starts it for a big batch: its workers compile the tree while this thread
+  // encodes and sorts (cold); and once compiled (warm: a long-lived daemon's second batch).
+  const cold = await measure({ threads });
+  const warm = await measure({ threads, warm: true });
+  const same12 = cold.text === one.text && warm.text === one.text;
 
   let tRef;
   let same = 'not compared';
@@ -56,14 +75,19 @@ try {
     const t2 = performance.now();
     const ref = await runLogcheck(work, DB, log, { name: LEVEL, level: LEVEL, sortUnique: false, supportCrackingIgnore: false, custom: false });
     tRef = performance.now() - t2;
-    same = ref === ours ? 'identical' : `DIFFERENT (${ref.length} vs ${ours.length} bytes)`;
-  }
+    same = ref === one.text && same12 ? 'identical' : `DIFFERENT (logcheck ${ref.length} bytes, ours ${one.text.length}${same12 ? '' : '; the pool differs from one thread'})`;
+  } else if (!same12) same = 'DIFFERENT (the pool differs from one thread)';
   const lps = (ms) => Math.round((N / ms) * 1000).toLocaleString('en');
-  console.log('tool                      | seconds | lines/s     | RSS MB');
-  console.log(`TriSentry logsentry       | ${(tOurs / 1000).toFixed(2).padStart(7)} | ${lps(tOurs).padStart(11)} | ${(rss / 2 ** 20).toFixed(0)}  (+ ${(tCompile / 1000).toFixed(2)} s compiling ${'1,907'} rules once; CPU ${(cpuOurs / 1000).toFixed(2)} s)`);
-  if (tRef !== undefined) console.log(`Debian logcheck 1.4 -o -t | ${(tRef / 1000).toFixed(2).padStart(7)} | ${lps(tRef).padStart(11)} | (grep/sort pipeline)`);
-  else console.log('Debian logcheck 1.4       | skipped (needs root and scripts/install-reference-tools)');
-  console.log(`reports: ${same}${tRef !== undefined ? `; speed-up ${(tRef / tOurs).toFixed(1)}x` : ''}`);
+  const row = (name, r) => console.log(`${name.padEnd(34)}| ${(r.ms / 1000).toFixed(2).padStart(7)} | ${lps(r.ms).padStart(11)} | ${(r.cpuMs / 1000).toFixed(2).padStart(5)} | ${tRef === undefined ? '' : `${(tRef / r.ms).toFixed(1)}x`}`);
+  console.log(`rules: ${(tCompile / 1000).toFixed(2)} s to compile once (each pool worker compiles its own copy, ${threads} here)`);
+  console.log('tool                              | seconds | lines/s     | CPU s | speed-up');
+  row('logsentry, one thread', one);
+  row(`logsentry, ${threads} worker(s), cold`, cold);
+  row(`logsentry, ${threads} worker(s), warm`, warm);
+  if (tRef !== undefined) console.log(`${'Debian logcheck 1.4 -o -t'.padEnd(34)}| ${(tRef / 1000).toFixed(2).padStart(7)} | ${lps(tRef).padStart(11)} |       | (grep/sort pipeline)`);
+  else console.log('Debian logcheck 1.4: skipped (needs root and scripts/install-reference-tools)');
+  if (tRef !== undefined) console.log(`whole run (compile + cold pool) against logcheck: ${(tRef / (tCompile + cold.ms)).toFixed(1)}x`);
+  console.log(`reports: ${same}; RSS after the runs ${(Math.max(one.rss, cold.rss, warm.rss) / 2 ** 20).toFixed(0)} MB`);
 
   // Worst cases: one 1 MB line, and lines shaped to make backtracking engines explode on these rules.
   const evil = [
@@ -76,7 +100,7 @@ try {
   rules.buildReport(evil, false);
   const tEvil = performance.now() - t3;
   console.log(`pathological lines (1 MB line, 400 KB repetitive, 100 KB brackets, 200 KB spaces): ${tEvil.toFixed(0)} ms for all four`);
-  console.log(JSON.stringify({ bench: 'logsentry-classify', lines: N, level: LEVEL, oursMs: Math.round(tOurs), oursCpuMs: Math.round(cpuOurs), compileMs: Math.round(tCompile), refMs: tRef === undefined ? null : Math.round(tRef), identical: same === 'identical', evilMs: Math.round(tEvil) }));
+  console.log(JSON.stringify({ bench: 'logsentry-classify', lines: N, level: LEVEL, threads, oneMs: Math.round(one.ms), oneCpuMs: Math.round(one.cpuMs), coldMs: Math.round(cold.ms), coldCpuMs: Math.round(cold.cpuMs), warmMs: Math.round(warm.ms), warmCpuMs: Math.round(warm.cpuMs), compileMs: Math.round(tCompile), refMs: tRef === undefined ? null : Math.round(tRef), identical: same === 'identical', evilMs: Math.round(tEvil) }));
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -64,7 +64,7 @@ export const logsentrySchema = s.object({
       default: 'auto',
       pattern: /^(auto|[0-9]|[1-5][0-9]|6[0-4])$/,
       patternHint: '"auto" or a number of threads from 0 to 64',
-      doc: 'Worker threads that decide lines beside the main one when a run has at least 100,000 lines (no logcheck key): auto is one fewer than the cores, at most 3; 0 decides everything on the main thread. Each thread compiles the rule tree once for the run.',
+      doc: 'Worker threads that decide lines beside the main one when a run has at least 400,000 lines (no logcheck key): auto is one fewer than the cores, at most 3; 0 decides everything on the main thread. Each thread compiles the rule tree once for the run.',
     }),
   }),
   inputs: s.object({

@@ -32,6 +32,7 @@ parentPort!.on('message', (job: PoolJob) => {
   const flags = new Uint8Array(job.flags);
   const counter = new Int32Array(job.counter);
   const owner = new Int32Array(job.owner);
+  const written = new Int32Array(job.written);
   const chunks = Math.ceil(job.lines / job.chunk);
   for (;;) {
     const c = Atomics.add(counter, 0, 1);
@@ -40,6 +41,9 @@ parentPort!.on('message', (job: PoolJob) => {
     if (data.exitAfterClaims !== undefined && ++claims >= data.exitAfterClaims) process.exit(70);
     const from = c * job.chunk;
     const to = Math.min(job.lines, from + job.chunk);
+    // The main thread writes the lines a chunk at a time while the first chunks are decided (the
+    // timeout only lets a terminate() through should the main thread stop writing).
+    for (let w = Atomics.load(written, 0); w < to; w = Atomics.load(written, 0)) Atomics.wait(written, 0, w, 100);
     // Local indexes 0..to-from; flags go to the shared array at the line's own index.
     const local = linesOf(bytes, offs, from, to);
     const part = newDecisions(to - from, flags.subarray(from, to));

@@ -30,8 +30,8 @@ import {
 
 /** Lines per chunk a thread claims at a time. */
 export const POOL_CHUNK = 16384;
-/** Below this many lines a run is decided on the main thread alone (a pool costs a compile per worker). */
-export const POOL_MIN_LINES = 100_000;
+/** Below this many lines a run is decided on the main thread alone: each worker first compiles the tree (about half a second from cold), which a smaller run does not win back (measured: 200,000 lines took 1.36 s with a cold worker, 0.85 s on one thread). */
+export const POOL_MIN_LINES = 400_000;
 
 /** What the main thread sends a worker for one run. */
 export interface PoolJob {
@@ -41,6 +41,8 @@ export interface PoolJob {
   readonly bytes: SharedArrayBuffer;
   /** n + 1 offsets: line k is bytes [offs[k], offs[k + 1] - 1) (shared, Uint32). */
   readonly offs: SharedArrayBuffer;
+  /** Int32 [lines written so far] (shared): a chunk is read only once its lines are written. */
+  readonly written: SharedArrayBuffer;
   /** One flags byte per line (shared): RuleSet.decide's {@link Decisions.flags}. */
   readonly flags: SharedArrayBuffer;
   /** Int32 [next chunk to claim] (shared). */
@@ -77,27 +79,57 @@ export interface PoolWorkerData {
 }
 
 /**
- * The UTF-8 bytes of `lines` in shared memory, each line followed by `\n`, with the offsets of the
- * lines (Buffer's utf8Write line by line: measured faster than encoding joined megabytes, whose
- * join and newline search cost more than the encoding; a lone surrogate becomes U+FFFD as with
- * TextEncoder).
+ * The UTF-8 bytes of lines in shared memory, each line followed by `\n`, with the offsets of the
+ * lines, written a range at a time with the count of lines written so far in shared memory (a
+ * worker starts on the first chunk while the rest are written). Buffer's utf8Write line by line:
+ * measured faster than encoding joined megabytes, whose join and newline search cost more than
+ * the encoding; a lone surrogate becomes U+FFFD as with TextEncoder.
  */
-export function encodeShared(lines: readonly string[]): { readonly bytes: Uint8Array; readonly offs: Uint32Array } | undefined {
-  let chars = 0;
-  for (const l of lines) chars += l.length + 1;
-  // One UTF-16 unit takes at most 3 UTF-8 bytes; the bound is only address space until written.
-  const bound = chars * 3;
-  if (bound > 0xffff_fff0) return undefined;
-  const bytes = Buffer.from(new SharedArrayBuffer(Math.max(bound, 1)));
-  const offs = new Uint32Array(new SharedArrayBuffer((lines.length + 1) * 4));
-  let pos = 0;
-  for (let k = 0; k < lines.length; k++) {
-    offs[k] = pos;
-    pos += bytes.write(lines[k]!, pos, 'utf8');
-    bytes[pos++] = 0x0a;
+class SharedLines {
+  readonly bytes: Buffer;
+  readonly offs: Uint32Array;
+  /** Int32 [lines written]. */
+  readonly written: Int32Array;
+  private pos = 0;
+  private next = 0;
+
+  private constructor(private readonly lines: readonly string[], bound: number) {
+    this.bytes = Buffer.from(new SharedArrayBuffer(Math.max(bound, 1)));
+    this.offs = new Uint32Array(new SharedArrayBuffer((lines.length + 1) * 4));
+    this.written = new Int32Array(new SharedArrayBuffer(4));
   }
-  offs[lines.length] = pos;
-  return { bytes, offs };
+
+  /** Room for `lines`, or undefined when they might not fit 32-bit offsets. */
+  static alloc(lines: readonly string[]): SharedLines | undefined {
+    let chars = 0;
+    for (const l of lines) chars += l.length + 1;
+    // One UTF-16 unit takes at most 3 UTF-8 bytes; the bound is only address space until written.
+    const bound = chars * 3;
+    return bound > 0xffff_fff0 ? undefined : new SharedLines(lines, bound);
+  }
+
+  /** Writes the next lines up to `to` (exclusive), then publishes the count. */
+  writeUpTo(to: number): void {
+    const { bytes, offs, lines } = this;
+    let pos = this.pos;
+    for (let k = this.next; k < to; k++) {
+      offs[k] = pos;
+      pos += bytes.write(lines[k]!, pos, 'utf8');
+      bytes[pos++] = 0x0a;
+    }
+    offs[to] = pos;
+    this.pos = pos;
+    this.next = to;
+    Atomics.store(this.written, 0, to);
+    Atomics.notify(this.written, 0);
+  }
+}
+
+/** The UTF-8 bytes of `lines` in shared memory, each followed by `\n`, with the offsets of the lines. */
+export function encodeShared(lines: readonly string[]): { readonly bytes: Uint8Array; readonly offs: Uint32Array } | undefined {
+  const sl = SharedLines.alloc(lines);
+  sl?.writeUpTo(lines.length);
+  return sl;
 }
 
 /** How many workers `workers: auto` means on this machine: one fewer than the cores, at most 3. */
@@ -185,9 +217,9 @@ export class MatchPool {
     if (!rules.decides || live.length === 0 || input.length < minLines) return rules.buildReport(input, sortUnique);
     const lines = sortUnique ? prepareLines(input, true) : trimLines(input);
     const n = lines.length;
-    const enc = encodeShared(lines);
-    if (enc === undefined) return rules.buildReport(input, sortUnique);
-    const { bytes, offs } = enc;
+    const shared = SharedLines.alloc(lines);
+    if (shared === undefined) return rules.buildReport(input, sortUnique);
+    const { bytes, offs } = shared;
     const chunk = POOL_CHUNK;
     const chunks = Math.ceil(n / chunk);
     const flagsBuf = new SharedArrayBuffer(Math.max(n, 1));
@@ -223,12 +255,28 @@ export class MatchPool {
       wake?.();
     };
     this.onGone = () => wake?.();
-    const job: PoolJob = { t: 'job', id, bytes: bytes.buffer as SharedArrayBuffer, offs: offs.buffer as SharedArrayBuffer, flags: flagsBuf, counter: counterBuf, owner: ownerBuf, lines: n, chunk };
+    const job: PoolJob = {
+      t: 'job',
+      id,
+      bytes: bytes.buffer as SharedArrayBuffer,
+      offs: offs.buffer as SharedArrayBuffer,
+      written: shared.written.buffer as SharedArrayBuffer,
+      flags: flagsBuf,
+      counter: counterBuf,
+      owner: ownerBuf,
+      lines: n,
+      chunk,
+    };
     for (const w of live) {
       w.worker.ref();
       w.worker.postMessage(job);
     }
     try {
+      // The workers start on the first chunks while the rest are written.
+      for (let to = Math.min(n, chunk); ; to = Math.min(n, to + chunk)) {
+        shared.writeUpTo(to);
+        if (to === n) break;
+      }
       // The sort runs while the workers decide (its permutation is all assemble needs of it).
       const order = sortUnique ? undefined : sortOrder(input);
       for (;;) {
