@@ -176,7 +176,12 @@ export function loadConfig(configPath: string, flags: readonly ConfigFlag[]): Lo
   return loadCheckedConfig(logsentrySchema, path, logsentryConfigProblems, flags).config;
 }
 
-async function check(argv: readonly string[], out: (s: string) => void): Promise<number> {
+// Unicode text (paths, our own words) as the byte string of its UTF-8 encoding.
+const bytesOf = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
+
+// `out` takes byte strings: the log lines are printed as the bytes the file holds (it is read as
+// latin1), and our own text goes out as its UTF-8 bytes.
+async function check(argv: readonly string[], out: (bytes: string) => void): Promise<number> {
   let configPath = '';
   const flags: ConfigFlag[] = [];
   let ruleFile: string | undefined;
@@ -198,7 +203,7 @@ async function check(argv: readonly string[], out: (s: string) => void): Promise
   if (files.length !== 1) throw new UsageError('check takes one LOGFILE');
   const cfg = loadConfig(configPath, flags);
   const rules = loadRules(cfg.rules.dir, { layout: cfg.rules.layout, level: cfg.report.level, supportCrackingIgnore: cfg.rules.support_cracking_ignore });
-  for (const p of rules.problems) out(`rule left out: ${p.file}:${p.line}: ${p.message}\n`);
+  for (const p of rules.problems) out(bytesOf(`rule left out: ${p.file}:${p.line}: ${p.message}\n`));
   const raw = readFileSync(files[0]!, 'latin1').split('\n').filter((l, i, a) => l !== '' || i < a.length - 1);
   // Psionic 1.1 neither sorted nor trimmed its input; logcheck 1.4 does both before matching.
   const lines = rules.layout === 'psionic' ? raw : prepareLines(raw, false);
@@ -211,14 +216,14 @@ async function check(argv: readonly string[], out: (s: string) => void): Promise
       const hit = c.rule !== undefined && resolve(c.rule.file) === ruleFile ? c.rule : c.hits.find((h) => resolve(h.rule.file) === ruleFile)?.rule;
       if (hit !== undefined) {
         matchedByRule++;
-        out(`${hit.file}:${hit.line}\t${line}\n`);
+        out(`${bytesOf(`${hit.file}:${hit.line}`)}\t${line}\n`);
       }
       continue;
     }
     const where = c.rule !== undefined ? `${c.rule.file}:${c.rule.line}` : '-';
-    out(`${c.verdict.padEnd(9)} ${where}\t${line}\n`);
+    out(`${c.verdict.padEnd(9)} ${bytesOf(where)}\t${line}\n`);
   }
-  if (ruleFile !== undefined) out(`\n${matchedByRule} of ${lines.length} lines matched by ${ruleFile}\n`);
+  if (ruleFile !== undefined) out(bytesOf(`\n${matchedByRule} of ${lines.length} lines matched by ${ruleFile}\n`));
   else out(`\nlines: ${lines.length}; attack ${counts.attack}, violation ${counts.violation}, unusual ${counts.unusual}, ignored ${counts.ignored}\n`);
   return EXIT.OK;
 }
@@ -263,7 +268,7 @@ async function daemon(p: Parsed): Promise<number> {
 /** Runs the command line; resolves with the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
   try {
-    if (argv[0] === 'check') return await check(argv.slice(1), (s) => process.stdout.write(s));
+    if (argv[0] === 'check') return await check(argv.slice(1), (s) => process.stdout.write(Buffer.from(s, 'latin1')));
     const p = parse(argv);
     if (p === 'help') {
       process.stdout.write(HELP);

@@ -38,7 +38,14 @@ export class MailError extends TriSentryError {
 /** A report as the mailer takes it; the spool's entries fit this shape. */
 export interface MailReport {
   readonly subject: string;
+  /** Unicode text, or a byte string (one char per byte) when `bytes` is true. */
   readonly body: string;
+  /**
+   * true: `body` is a byte string and is sent as exactly those bytes (logsentry's reports, whose log
+   * lines may hold any byte, as logcheck mails them), still declared `charset=utf-8`. Absent or false:
+   * `body` is text, sent as its UTF-8 encoding (hostsentry's alerts, old spool entries).
+   */
+  readonly bytes?: boolean;
   /** `<id@host>`; keep it across retries so duplicates are recognisable. Default: nodemailer makes one. */
   readonly messageId?: string;
   /** The Date header, ISO 8601 (the time the report was made). Default: now. */
@@ -185,7 +192,7 @@ export function createMailer(mail: LogsentryConfig['mail'], opts: MailerOptions)
         headers: { 'Auto-Submitted': 'auto-generated' },
         ...(report.messageId !== undefined ? { messageId: report.messageId } : {}),
         ...(report.created !== undefined ? { date: new Date(report.created) } : {}),
-        ...bodyParts(report.body, mail.attach, mail.encoding),
+        ...bodyParts(bodyContent(report), mail.attach, mail.encoding),
       };
       try {
         const info = (await transporter.sendMail(message)) as { messageId?: unknown; response?: unknown };
@@ -213,12 +220,24 @@ function safeUser(): string {
 }
 
 /**
+ * The body as nodemailer should take it: text as a string; a byte string as a Buffer of its bytes,
+ * unless every byte is ASCII (then the string is the same bytes, and nodemailer may still pick 7bit,
+ * which it never does for a Buffer).
+ */
+function bodyContent(report: MailReport): string | Buffer {
+  // eslint-disable-next-line no-control-regex
+  if (report.bytes !== true || /^[\x00-\x7f]*$/.test(report.body)) return report.body;
+  return Buffer.from(report.body, 'latin1');
+}
+
+/**
  * The body as MAILASATTACH says: 0 in the text, 1 as a text attachment, 2 gzipped; each with
  * `Report attached` as the text, as logcheck writes. MIMEENCODING: quoted-printable and base64 are
  * forced; auto, 7bit and 8bit let nodemailer send 7bit when the text allows it and quoted-printable
  * (or base64) otherwise, because raw 8-bit or over-long lines are not legal on every server.
+ * `body` is text, or a bytes report's bytes (see {@link bodyContent}), which nodemailer sends as they are.
  */
-function bodyParts(body: string, attach: LogsentryConfig['mail']['attach'], encoding: LogsentryConfig['mail']['encoding']): Partial<SendMailOptions> {
+function bodyParts(body: string | Buffer, attach: LogsentryConfig['mail']['attach'], encoding: LogsentryConfig['mail']['encoding']): Partial<SendMailOptions> {
   const textEncoding = encoding === 'quoted-printable' || encoding === 'base64' ? { textEncoding: encoding } : {};
   switch (attach) {
     case 'none':
@@ -233,7 +252,7 @@ function bodyParts(body: string, attach: LogsentryConfig['mail']['attach'], enco
       return {
         text: 'Report attached',
         ...textEncoding,
-        attachments: [{ filename: 'logcheck_report.gz', content: gzipSync(Buffer.from(body, 'utf8')), contentType: 'application/x-gzip' }],
+        attachments: [{ filename: 'logcheck_report.gz', content: gzipSync(typeof body === 'string' ? Buffer.from(body, 'utf8') : body), contentType: 'application/x-gzip' }],
       };
     default: {
       const never: never = attach;

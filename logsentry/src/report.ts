@@ -5,6 +5,11 @@
  * footer (footer.txt). The subject names the most severe level present. An empty run gives null
  * (logcheck sends nothing). Pure: no I/O, no clock; the caller reads header.txt/footer.txt and
  * formats the date.
+ *
+ * Two representations: text (default; lines and body are Unicode strings) and bytes (`bytes: true`;
+ * lines, header, footer and the body are byte strings, one char per byte, as logcheck handles the
+ * logs in the C locale: `Buffer.from(body, 'latin1')` is what logcheck would mail). Titles, notices
+ * and errors are always Unicode text; in bytes mode they go into the body as their UTF-8 bytes.
  */
 import { summarizeLines } from './core/summary.js';
 
@@ -16,7 +21,10 @@ export interface ReportSection {
   readonly kind: SectionKind;
   /** e.g. `Security Alerts for kernel`, `Security Events`, `System Events` (computed by the caller). */
   readonly title: string;
-  /** The log lines, without line terminators. A section without lines is left out, as logcheck does. */
+  /**
+   * The log lines, without line terminators (byte strings in bytes mode). A section without lines is
+   * left out, as logcheck does.
+   */
   readonly lines: readonly string[];
 }
 
@@ -38,9 +46,9 @@ export interface ReportInput {
   readonly reboot: boolean;
   /** INTRO: put `header` before and `footer` after the sections. */
   readonly intro: boolean;
-  /** Content of header.txt, verbatim (logcheck `cat`s it); undefined when the file is absent. */
+  /** Content of header.txt, verbatim (logcheck `cat`s it; a byte string in bytes mode); undefined when the file is absent. */
   readonly header?: string;
-  /** Content of footer.txt, verbatim; undefined when the file is absent. */
+  /** Content of footer.txt, verbatim (a byte string in bytes mode); undefined when the file is absent. */
   readonly footer?: string;
   /** Largest body in bytes (report.max_size); a longer body is cut with a closing line saying so. */
   readonly maxSize: number;
@@ -59,13 +67,18 @@ export interface ReportInput {
    * syslog-summary prints for them (see {@link summarizeLines}); absent or false: the lines as they are.
    */
   readonly summary?: boolean;
+  /**
+   * Bytes mode: section lines, header and footer are byte strings and so is the returned body (see
+   * the module comment). Absent or false: text, as before.
+   */
+  readonly bytes?: boolean;
 }
 
 /** A rendered report, ready to spool and mail. */
 export interface RenderedReport {
   /** One line; no control characters (safe as a mail header value). */
   readonly subject: string;
-  /** The report text, `\n` line ends, at most maxSize bytes of UTF-8. */
+  /** The report text, `\n` line ends, at most maxSize bytes (of UTF-8 text, or a byte string of at most maxSize chars in bytes mode). */
   readonly body: string;
   /** The most severe level present; it chose the subject word. */
   readonly level: SectionKind;
@@ -85,6 +98,48 @@ export function escapeControls(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => `#${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
+
+// C0 but TAB, DEL, and a C1 control encoded in UTF-8 (0xC2 then 0x80..0x9F: 0xC2 is never a
+// continuation byte, so the pair is always a whole sequence). No other byte at or above 0x80.
+// eslint-disable-next-line no-control-regex
+const BYTE_CONTROLS = /[\x00-\x08\x0a-\x1f\x7f]|\xc2[\x80-\x9f]/g;
+
+/**
+ * {@link escapeControls} for a byte string (one char per byte): C0 controls but TAB and DEL become
+ * `#` and the octal of the byte; a C1 control written in UTF-8 (bytes C2 80..C2 9F) becomes `#` and
+ * the octal of its code point (`\xc2\x85` -> `#205`), as the text form writes it. Every other byte,
+ * valid UTF-8 or not, passes unchanged, as logcheck passes it.
+ */
+export function escapeControlBytes(bytes: string): string {
+  return bytes.replace(BYTE_CONTROLS, (c) => `#${c.charCodeAt(c.length - 1).toString(8).padStart(3, '0')}`);
+}
+
+/** Unicode text as the byte string of its UTF-8 encoding. */
+function utf8Bytes(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+/** How one report's parts become body text: text mode, or bytes mode (see the module comment). */
+interface BodyForm {
+  /** A title, notice or error (Unicode text), escaped, as it goes into the body. */
+  text(s: string): string;
+  /** A log line, escaped, as it goes into the body. */
+  line(s: string): string;
+  /** The size of a piece of body in bytes. */
+  size(s: string): number;
+}
+
+const TEXT_FORM: BodyForm = {
+  text: escapeControls,
+  line: escapeControls,
+  size: (s) => Buffer.byteLength(s, 'utf8'),
+};
+
+const BYTES_FORM: BodyForm = {
+  text: (s) => utf8Bytes(escapeControls(s)),
+  line: escapeControlBytes,
+  size: (s) => s.length,
+};
 
 /** Like {@link escapeControls} but TAB too: a header value is a single line of printable text. */
 export function sanitizeHeaderValue(text: string): string {
@@ -125,22 +180,22 @@ function cutNotice(maxSize: number, lines: number, bytes: number): string {
 }
 
 /**
- * Cuts `body` at a line boundary so that it, with the closing notice, fits in `maxSize` bytes. Whole
- * lines only: no line (and no UTF-8 sequence) is ever broken.
+ * Cuts `body` at a line boundary so that it, with the closing notice, fits in `maxSize` bytes
+ * (measured by `size`). Whole lines only: no line (and no UTF-8 sequence) is ever broken.
  */
-function capBody(body: string, maxSize: number): { body: string; cut?: { lines: number; bytes: number } } {
-  const total = Buffer.byteLength(body, 'utf8');
+function capBody(body: string, maxSize: number, size: (s: string) => number): { body: string; cut?: { lines: number; bytes: number } } {
+  const total = size(body);
   if (total <= maxSize) return { body };
   const lines = body.split('\n');
   // The body ends with '\n', so the last element is '' and not a line.
   if (lines[lines.length - 1] === '') lines.pop();
   // The notice with the largest possible counts is at least as long as the real one, so reserving its
   // length keeps the final body within maxSize.
-  const room = maxSize - Buffer.byteLength(cutNotice(maxSize, lines.length, total), 'utf8');
+  const room = maxSize - size(cutNotice(maxSize, lines.length, total));
   let used = 0;
   let kept = 0;
   for (const line of lines) {
-    const n = Buffer.byteLength(line, 'utf8') + 1;
+    const n = size(line) + 1;
     if (used + n > room) break;
     used += n;
     kept++;
@@ -155,27 +210,31 @@ function capBody(body: string, maxSize: number): { body: string; cut?: { lines: 
  * sends no mail then), else the subject `[tag ][Reboot: ]<host> <date> <word of the most severe level>`
  * and the body. With `summary`, each section's lines are first replaced by their syslog-summary
  * output ({@link summarizeLines}), as `logcheck -u` does. Section titles and lines are passed through
- * {@link escapeControls}; the subject through {@link sanitizeHeaderValue}. header/footer are the
- * administrator's files and are copied verbatim. The body is cut at `maxSize` bytes (see {@link RenderedReport.cut}). Pure.
+ * {@link escapeControls} (lines in bytes mode through {@link escapeControlBytes}); the subject through
+ * {@link sanitizeHeaderValue}. header/footer are the administrator's files and are copied verbatim.
+ * The body is cut at `maxSize` bytes (see {@link RenderedReport.cut}). With `bytes`, see the module
+ * comment: the underline still counts the title's characters. Pure.
  */
 export function renderReport(input: ReportInput): RenderedReport | null {
+  const form = input.bytes === true ? BYTES_FORM : TEXT_FORM;
   const present = input.sections.filter((s) => s.lines.length > 0);
   if (present.length === 0) return null;
   let level: SectionKind = 'unusual';
   for (const s of present) if (SEVERITY[s.kind] < SEVERITY[level]) level = s.kind;
 
   let body = '';
-  for (const n of input.notices ?? []) body += `${escapeControls(n)}\n`;
+  for (const n of input.notices ?? []) body += `${form.text(n)}\n`;
   if (input.intro && input.header !== undefined) body += input.header;
   const errors = input.errors ?? [];
   // logcheck: a here-document of an empty line, $(< errors) (trailing newlines stripped), an empty line.
-  if (errors.length > 0) body += `\n${errors.map(escapeControls).join('\n')}\n\n`;
+  if (errors.length > 0) body += `\n${errors.map((e) => form.text(e)).join('\n')}\n\n`;
   for (const s of present) {
+    // The underline counts characters of the text title, whatever form its bytes take in the body.
     const title = escapeControls(s.title);
-    body += `${title}\n${underline(title)}\n`;
+    body += `${form.text(s.title)}\n${underline(title)}\n`;
     // logcheck runs syslog-summary on the raw section file; our control escaping comes after it.
-    const lines = input.summary === true ? summarizeLines(s.lines) : s.lines;
-    for (const line of lines) body += `${escapeControls(line)}\n`;
+    const lines = input.summary === true ? summarizeLines(s.lines, { bytes: input.bytes === true }) : s.lines;
+    for (const line of lines) body += `${form.line(line)}\n`;
     body += '\n';
   }
   if (input.intro && input.footer !== undefined) body += input.footer;
@@ -184,7 +243,7 @@ export function renderReport(input: ReportInput): RenderedReport | null {
   if (input.reboot) subject = `Reboot: ${subject}`;
   if (input.tag !== undefined && input.tag !== '') subject = `${input.tag} ${subject}`;
 
-  const capped = capBody(body, input.maxSize);
+  const capped = capBody(body, input.maxSize, form.size);
   return {
     subject: sanitizeHeaderValue(subject),
     body: capped.body,
@@ -254,7 +313,7 @@ export const PSIONIC_DATE_FORMAT = '%m/%d/%y:%H.%M';
 export const PSIONIC_SUBJECT = { attack: 'ACTIVE SYSTEM ATTACK!', other: 'system check' } as const;
 
 /** What {@link renderPsionicReport} needs: {@link ReportInput} without what 1.1 never printed. */
-export type PsionicReportInput = Pick<ReportInput, 'sections' | 'host' | 'date' | 'reboot' | 'maxSize' | 'tag' | 'notices' | 'errors'>;
+export type PsionicReportInput = Pick<ReportInput, 'sections' | 'host' | 'date' | 'reboot' | 'maxSize' | 'tag' | 'notices' | 'errors' | 'bytes'>;
 
 /**
  * Renders one run's report as Psionic Logcheck 1.1.1's logcheck.sh wrote it: no header or footer;
@@ -265,9 +324,10 @@ export type PsionicReportInput = Pick<ReportInput, 'sections' | 'host' | 'date' 
  * section has a line (1.1 mailed nothing). As {@link renderReport}, and unlike 1.1, control
  * characters in titles and lines are escaped, the subject is sanitized and the body cut at
  * `maxSize`; logsentry's notices and `E:` lines (1.1 had none) come first, each group after an
- * empty line like a section. Pure.
+ * empty line like a section. `bytes` as for {@link renderReport}. Pure.
  */
 export function renderPsionicReport(input: PsionicReportInput): RenderedReport | null {
+  const form = input.bytes === true ? BYTES_FORM : TEXT_FORM;
   const present = input.sections.filter((s) => s.lines.length > 0);
   if (present.length === 0) return null;
   let level: SectionKind = 'unusual';
@@ -275,21 +335,21 @@ export function renderPsionicReport(input: PsionicReportInput): RenderedReport |
 
   let body = '';
   const notices = input.notices ?? [];
-  if (notices.length > 0) body += `\n${notices.map(escapeControls).join('\n')}\n`;
+  if (notices.length > 0) body += `\n${notices.map((n) => form.text(n)).join('\n')}\n`;
   const errors = input.errors ?? [];
-  if (errors.length > 0) body += `\n${errors.map(escapeControls).join('\n')}\n`;
+  if (errors.length > 0) body += `\n${errors.map((e) => form.text(e)).join('\n')}\n`;
   for (const s of present) {
     // logcheck.sh: `echo >> report; echo TITLE; echo UNDERLINE; cat matches`, per section.
     const title = escapeControls(s.title);
-    body += `\n${title}\n${underline(title)}\n`;
-    for (const line of s.lines) body += `${escapeControls(line)}\n`;
+    body += `\n${form.text(s.title)}\n${underline(title)}\n`;
+    for (const line of s.lines) body += `${form.line(line)}\n`;
   }
 
   let subject = `${input.host} ${input.date} ${level === 'attack' ? PSIONIC_SUBJECT.attack : PSIONIC_SUBJECT.other}`;
   if (input.reboot) subject = `Reboot: ${subject}`;
   if (input.tag !== undefined && input.tag !== '') subject = `${input.tag} ${subject}`;
 
-  const capped = capBody(body, input.maxSize);
+  const capped = capBody(body, input.maxSize, form.size);
   return {
     subject: sanitizeHeaderValue(subject),
     body: capped.body,

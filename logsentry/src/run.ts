@@ -7,6 +7,9 @@
  * mail server accepted it. Killed before the spool write: the next run reads the same lines again.
  * Killed between the spool write and the offset write: the next run sends the spooled report and
  * reads those lines again (reported twice: at-least-once, never lost). `-t` advances nothing.
+ *
+ * Log lines travel as bytes end to end, as in logcheck: read as byte strings (inputs), matched as
+ * such (rules core), rendered in the report's bytes mode, printed (`-o`) and mailed as those bytes.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,8 +35,8 @@ export interface RunOptions {
   readonly reboot: boolean;
   /** -l: check only this file (its offset is kept as usual). */
   readonly logFile?: string;
-  /** Where -o writes (default process.stdout). */
-  readonly write?: (s: string) => void;
+  /** Where -o writes the report's bytes (default process.stdout). */
+  readonly write?: (bytes: Buffer) => void;
   /** The run's time (tests). */
   readonly now?: Date;
 }
@@ -50,8 +53,9 @@ export interface RunResult {
   readonly ruleProblems: readonly string[];
 }
 
+// header.txt/footer.txt as byte strings: logcheck `cat`s them into the report as they are.
 function readOptional(path: string): string | undefined {
-  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  return existsSync(path) ? readFileSync(path, 'latin1') : undefined;
 }
 
 /**
@@ -102,6 +106,11 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
         const texts = [...input.warnings, ...input.lines.map((l) => l.text)];
         pool ??= poolFor(tree, ruleOpts, titles, texts.length, threads);
         const report = pool === undefined ? rules.buildReport(texts, cfg.report.sort_unique) : await pool.buildReport(rules, texts, cfg.report.sort_unique);
+        const errors = [
+          ...lists.problems.map((p) => `E: ${p}`),
+          ...ruleProblems.map((p) => `E: rule left out: ${p}`),
+          ...(pool?.problems ?? []).map((p) => `E: a worker thread failed (this thread decided its lines): ${p}`),
+        ];
         const sections: OutSection[] = report.sections.map((s) => ({ kind: s.kind === 'events' ? 'unusual' : s.kind, title: s.title, lines: s.lines }));
         const rendered = rules.layout === 'psionic' ? renderPsionicReport({
           sections,
@@ -110,7 +119,8 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
           reboot: opts.reboot,
           maxSize: cfg.report.max_size,
           ...(cfg.report.subject.add_tag ? { tag: cfg.report.subject.tag } : {}),
-          errors: [...lists.problems.map((p) => `E: ${p}`), ...ruleProblems.map((p) => `E: rule left out: ${p}`)],
+          errors,
+          bytes: true,
         }) : renderReport({
           sections,
           host,
@@ -122,18 +132,19 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
           summary: cfg.report.summary,
           subjectWords: { attack: cfg.report.subject.attack, security: cfg.report.subject.security, events: cfg.report.subject.events },
           ...(cfg.report.subject.add_tag ? { tag: cfg.report.subject.tag } : {}),
-          errors: [...lists.problems.map((p) => `E: ${p}`), ...ruleProblems.map((p) => `E: rule left out: ${p}`)],
+          errors,
+          bytes: true,
         });
         if (rendered !== null) subject ??= rendered.subject;
         if (opts.stdout) {
-          if (rendered !== null) (opts.write ?? ((s: string) => process.stdout.write(s)))(rendered.body);
+          if (rendered !== null) (opts.write ?? ((b: Buffer) => process.stdout.write(b)))(Buffer.from(rendered.body, 'latin1'));
           if (!opts.test) input.commit();
         } else if (rendered !== null && opts.test) {
           // -t: mail it, but keep nothing: no spool, no offsets (the next run reports these lines again).
-          await mailer!.send({ subject: rendered.subject, body: rendered.body });
+          await mailer!.send({ subject: rendered.subject, body: rendered.body, bytes: true });
           delivered++;
         } else if (rendered !== null) {
-          spool(spoolDir, { subject: rendered.subject, body: rendered.body }, { host, now });
+          spool(spoolDir, { subject: rendered.subject, body: rendered.body, bytes: true }, { host, now });
           input.commit();
           delivered += (await deliverSpooled(spoolDir, (r) => mailer!.send(r))).delivered.length;
         } else if (!opts.test) input.commit();

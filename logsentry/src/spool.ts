@@ -31,7 +31,10 @@ import { TriSentryError, writeFileAtomic } from '@trisentry/shared';
 /** The report as mailed: subject and body (see renderReport). */
 export interface OutgoingReport {
   readonly subject: string;
+  /** Text, or a byte string when `bytes` is true. */
   readonly body: string;
+  /** The body is a byte string, mailed as those bytes (see MailReport.bytes). Absent: text (entries spooled before this flag existed are text). */
+  readonly bytes?: boolean;
 }
 
 /** A JSON value: what `commit` may hold. */
@@ -95,6 +98,8 @@ export function spool(dir: string, report: OutgoingReport, opts: { commit?: Json
     id,
     subject: report.subject,
     body: report.body,
+    // Written only when set, so a text entry reads exactly as before.
+    ...(report.bytes === true ? { bytes: true } : {}),
     messageId: `<logsentry.${String(last + 1)}.${rand}@${host}>`,
     created: (opts.now ?? new Date()).toISOString(),
     commit: opts.commit ?? null,
@@ -110,7 +115,15 @@ export function spool(dir: string, report: OutgoingReport, opts: { commit?: Json
 function isSpooled(v: unknown, id: string): v is SpooledReport {
   if (typeof v !== 'object' || v === null) return false;
   const o = v as Record<string, unknown>;
-  return o['id'] === id && typeof o['subject'] === 'string' && typeof o['body'] === 'string' && typeof o['messageId'] === 'string' && typeof o['created'] === 'string' && 'commit' in o;
+  return (
+    o['id'] === id &&
+    typeof o['subject'] === 'string' &&
+    typeof o['body'] === 'string' &&
+    (o['bytes'] === undefined || typeof o['bytes'] === 'boolean') &&
+    typeof o['messageId'] === 'string' &&
+    typeof o['created'] === 'string' &&
+    'commit' in o
+  );
 }
 
 /** The result of reading the spool. */

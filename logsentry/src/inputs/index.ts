@@ -1,9 +1,13 @@
 /**
  * logsentry's inputs: one run's new lines from every listed log file and the journal, with one
  * commit for all of them (the caller commits only after the report was accepted; `-t` never does).
+ *
+ * Everything handed on is a byte string (one char per byte), as logcheck's grep/sed/sort see the
+ * logs in the C locale: files are read as latin1, the journal with encoding `latin1`, and our own
+ * warnings (Unicode text) are turned into their UTF-8 bytes.
  */
 import { readJournal, readNew } from '@trisentry/shared';
-import type { JournalOptions, JournalRead, LogRead, ReadNewOptions } from '@trisentry/shared';
+import type { JournalOptions, JournalRead, LineEncoding, LogRead, ReadNewOptions } from '@trisentry/shared';
 import { dropJournalDuplicates, normalizeTimestamp } from './lines.js';
 
 export { readLogLists, parseLogList, type LogList } from './listfiles.js';
@@ -19,6 +23,7 @@ export {
   type LogRead,
   type LogOffset,
   type ReadNewOptions,
+  type LineEncoding,
 } from '@trisentry/shared';
 export {
   readJournal,
@@ -26,6 +31,7 @@ export {
   readCursor,
   parseJournalJson,
   renderJournalEntry,
+  rsyslogEscapeBytes,
   CURSOR_FILE,
   LOGCHECK_JOURNAL_OFFSET,
   type JournalEntry,
@@ -38,7 +44,13 @@ export { normalizeTimestamp, eventKey, dropJournalDuplicates } from './lines.js'
 export interface InputLine {
   /** The log file's path, or `journal`. */
   readonly source: string;
+  /** The line as a byte string (one char per byte). */
   readonly text: string;
+}
+
+/** Unicode text as the byte string of its UTF-8 encoding (what a file holding that text reads as in latin1). */
+export function toByteString(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
 }
 
 /** What to read in one run. */
@@ -52,7 +64,7 @@ export interface InputPlan {
 /** All new lines of one run. */
 export interface InputsRead {
   readonly lines: InputLine[];
-  /** Warnings for the report (tampering, unreadable files, first journal run). */
+  /** Warnings for the report (tampering, unreadable files, first journal run), as byte strings. */
   readonly warnings: string[];
   /** Some file had more than `maxBytes` new: commit, then read again. */
   readonly more: boolean;
@@ -65,6 +77,7 @@ export interface InputsRead {
  * file read in this run are dropped (see {@link dropJournalDuplicates}). `now` is the run's start,
  * giving traditional timestamps their year for that comparison. Journal failures propagate (the
  * caller decides whether a run without the journal is acceptable); file problems are warnings.
+ * Lines and warnings are byte strings (see the module comment): `encoding` in `opts` is overridden.
  */
 export async function readInputs(
   plan: InputPlan,
@@ -73,18 +86,20 @@ export async function readInputs(
   opts: { readonly file?: ReadNewOptions; readonly journal?: JournalOptions } = {},
 ): Promise<InputsRead> {
   const reads: LogRead[] = [];
-  for (const f of plan.files) reads.push(await readNew(f, stateDir, opts.file));
+  const encoding: LineEncoding = 'latin1';
+  for (const f of plan.files) reads.push(await readNew(f, stateDir, { ...opts.file, encoding }));
   let journal: JournalRead | undefined;
-  if (plan.journal) journal = await readJournal(stateDir, opts.journal);
+  // Both sides byte strings, so dropJournalDuplicates compares a file line with an entry byte for byte.
+  if (plan.journal) journal = await readJournal(stateDir, { ...opts.journal, encoding });
   const norm = plan.normalizeTimestamps ? normalizeTimestamp : (s: string): string => s;
   const lines: InputLine[] = [];
   const warnings: string[] = [];
   for (const r of reads) {
-    warnings.push(...r.warnings);
+    warnings.push(...r.warnings.map(toByteString));
     for (const l of r.lines) lines.push({ source: r.path, text: norm(l) });
   }
   if (journal !== undefined) {
-    warnings.push(...journal.warnings);
+    warnings.push(...journal.warnings.map(toByteString));
     const fileLines = reads.flatMap((r) => r.lines);
     const keep = new Set(dropJournalDuplicates(fileLines, journal.entries, now));
     journal.entries.forEach((e, i) => {

@@ -20,18 +20,32 @@ export function normalizeTimestamp(raw: string): string {
   return p.format === 'rfc3339' ? toTraditional(p) : raw;
 }
 
-// Short host name, lower case: rsyslog writes the short name, _HOSTNAME may be the FQDN.
+// Short host name, lower case: rsyslog writes the short name, _HOSTNAME may be the FQDN. ASCII
+// letters only: in a byte string a char above 0x7f is one byte of a longer sequence, not a letter.
 const shortHost = (h: string): string => {
   const dot = h.indexOf('.');
-  return (dot < 0 ? h : h.slice(0, dot)).toLowerCase();
+  return (dot < 0 ? h : h.slice(0, dot)).replace(/[A-Z]+/g, (m) => m.toLowerCase());
 };
+
+// Drops trailing ASCII white space, as logcheck's `sed -e 's/[[:space:]]*$//'` does in the C locale;
+// String#trimEnd would also take U+00A0, which in a byte string is the last byte of a UTF-8 sequence.
+function trimAsciiEnd(s: string): string {
+  let end = s.length;
+  for (;;) {
+    const c = s.charCodeAt(end - 1);
+    if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) end--;
+    else break;
+  }
+  return s.slice(0, end);
+}
 
 /**
  * The identity of an event apart from its time: short host, program, pid and message (trailing
- * white space dropped, as logcheck's `sed` does). Both sides escape control characters rsyslog's way.
+ * white space dropped, as logcheck's `sed` does). Both sides escape control characters rsyslog's way,
+ * and both must be in the same representation (logsentry: byte strings).
  */
 export function eventKey(host: string, program: string, pid: number | undefined, message: string): string {
-  return `${shortHost(host)}\u0000${program}\u0000${pid ?? ''}\u0000${message.trimEnd()}`;
+  return `${shortHost(host)}\u0000${program}\u0000${pid ?? ''}\u0000${trimAsciiEnd(message)}`;
 }
 
 /**
@@ -41,7 +55,8 @@ export function eventKey(host: string, program: string, pid: number | undefined,
  * rsyslog stamps the time it received the message, to the second in the traditional format, while the
  * journal stamps when journald did). Each file line cancels at most one journal entry, so an event
  * logged twice is still reported twice. Traditional file lines get their year from `refTime`.
- * Returns the entries to keep, in order.
+ * The file lines and the entries must be alike: both byte strings (a file read as latin1, entries
+ * parsed with encoding `latin1`, as logsentry reads them) or both text. Returns the entries to keep, in order.
  */
 export function dropJournalDuplicates(fileLines: readonly string[], entries: readonly JournalEntry[], refTime: number, toleranceMs = 2000): JournalEntry[] {
   if (entries.length === 0 || fileLines.length === 0) return [...entries];

@@ -11,6 +11,13 @@
  *
  * Entries are rendered as the syslog file line rules expect: `Mmm dd hh:mm:ss host ident[pid]: msg`,
  * in local time (as `journalctl -o short` and rsyslog do), control characters escaped rsyslog's way.
+ *
+ * Two encodings (see {@link LineEncoding}): `utf8` (default) gives decoded text, escaped by the shared
+ * `escapeControl` (C0, DEL, C1, invalid UTF-8 bytes); `latin1` gives byte strings (one char per
+ * byte): a MESSAGE journalctl hands over as a byte array (not UTF-8) keeps those bytes, a string
+ * field becomes its UTF-8 bytes, and escaping is exactly rsyslog's default (every byte below 0x20,
+ * TAB included, as `#ooo`; DEL and bytes from 0x80 up untouched, as rsyslog leaves them with
+ * Escape8BitCharactersOnReceive off), so a line reads byte for byte as rsyslog wrote it to a file.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
@@ -21,6 +28,7 @@ import { writeFileAtomic } from '../fs/atomic.js';
 import { escapeControl, timestamp3164 } from '../syslog/format.js';
 import type { TimeZone } from '../syslog/format.js';
 import { touchFile } from './logfile.js';
+import type { LineEncoding } from './logfile.js';
 
 /** One journal entry, reduced to what a syslog line shows. */
 export interface JournalEntry {
@@ -32,7 +40,10 @@ export interface JournalEntry {
   readonly ident: string;
   /** _PID, else SYSLOG_PID. */
   readonly pid: number | undefined;
-  /** MESSAGE with control characters escaped (`#012`), as rsyslog writes it. */
+  /**
+   * MESSAGE with control characters escaped (`#012`), as rsyslog writes it. `host`, `ident` and
+   * `message` are text, or byte strings when parsed with encoding `latin1`.
+   */
   readonly message: string;
 }
 
@@ -57,6 +68,8 @@ export interface JournalOptions {
   readonly matches?: readonly string[];
   /** The first-run notice, given the `--since` used. Default logsentry's (logcheck 1.4.1's words). */
   readonly firstRunNotice?: (since: string) => string[];
+  /** Entries and lines as `utf8` text (default) or `latin1` byte strings; see the module comment. Warnings are always text. */
+  readonly encoding?: LineEncoding;
 }
 
 /** What {@link readJournal} found. */
@@ -93,8 +106,29 @@ function fieldText(v: unknown): string {
   return typeof b === 'string' ? b : Buffer.from(b).toString('utf8');
 }
 
-/** Parses one line of `journalctl -o json`; undefined when it is not an entry with a cursor and a time. Pure. */
-export function parseJournalJson(line: string): JournalEntry | undefined {
+// A field as a byte string: a string field is text (journalctl decoded valid UTF-8), so its UTF-8
+// bytes; a byte array stays those bytes.
+function fieldByteString(v: unknown): string {
+  const b = fieldBytes(v);
+  if (b === undefined) return '';
+  return typeof b === 'string' ? Buffer.from(b, 'utf8').toString('latin1') : Buffer.from(b).toString('latin1');
+}
+
+/**
+ * rsyslog's default escaping on receive (EscapeControlCharactersOnReceive on, EscapeControlCharacterTab
+ * on, Escape8BitCharactersOnReceive off), on a byte string: every byte below 0x20 becomes `#` and three
+ * octal digits; everything else, DEL and bytes from 0x80 up included, is left as it is. Pure.
+ */
+export function rsyslogEscapeBytes(bytes: string): string {
+  // eslint-disable-next-line no-control-regex
+  return bytes.replace(/[\x00-\x1f]/g, (c) => `#${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+/**
+ * Parses one line of `journalctl -o json`; undefined when it is not an entry with a cursor and a time.
+ * `encoding` chooses text (default) or byte-string fields (see the module comment). Pure.
+ */
+export function parseJournalJson(line: string, encoding: LineEncoding = 'utf8'): JournalEntry | undefined {
   let v: unknown;
   try {
     v = JSON.parse(line);
@@ -107,19 +141,35 @@ export function parseJournalJson(line: string): JournalEntry | undefined {
   const us = fieldText(r.__REALTIME_TIMESTAMP);
   if (typeof cursor !== 'string' || !/^[0-9]{1,20}$/.test(us)) return undefined;
   const pidText = fieldText(r._PID) || fieldText(r.SYSLOG_PID);
+  const time = Math.floor(Number(us) / 1000);
+  const pid = /^[0-9]{1,10}$/.test(pidText) ? Number(pidText) : undefined;
+  if (encoding === 'latin1') {
+    const ident = fieldByteString(r.SYSLOG_IDENTIFIER) || fieldByteString(r._COMM);
+    return {
+      cursor,
+      time,
+      host: rsyslogEscapeBytes(fieldByteString(r._HOSTNAME)).replaceAll(' ', '_'),
+      ident: rsyslogEscapeBytes(ident).replaceAll(' ', '_'),
+      pid,
+      message: rsyslogEscapeBytes(fieldByteString(r.MESSAGE)),
+    };
+  }
   const msg = fieldBytes(r.MESSAGE);
   // Identifiers and host names come from the logging process too: one line, no controls.
   return {
     cursor,
-    time: Math.floor(Number(us) / 1000),
+    time,
     host: escapeControl(fieldText(r._HOSTNAME)).replaceAll(' ', '_'),
     ident: escapeControl(fieldText(r.SYSLOG_IDENTIFIER) || fieldText(r._COMM)).replaceAll(' ', '_'),
-    pid: /^[0-9]{1,10}$/.test(pidText) ? Number(pidText) : undefined,
+    pid,
     message: msg === undefined ? '' : escapeControl(msg),
   };
 }
 
-/** Renders an entry as rsyslog writes it in a traditional-format file. Pure (given `tz`). */
+/**
+ * Renders an entry as rsyslog writes it in a traditional-format file. Pure (given `tz`). The result
+ * is a byte string when the entry's fields are (the time stamp and separators are ASCII).
+ */
 export function renderJournalEntry(e: JournalEntry, tz: TimeZone = 'local'): string {
   const stamp = timestamp3164(e.time, tz);
   const host = e.host === '' ? 'localhost' : e.host;
@@ -204,7 +254,7 @@ export async function readJournal(stateDir: string, opts: JournalOptions = {}): 
   try {
     const rl = createInterface({ input: child.stdout, crlfDelay: Infinity });
     for await (const line of rl) {
-      const e = parseJournalJson(line);
+      const e = parseJournalJson(line, opts.encoding);
       if (e !== undefined) entries.push(e);
     }
   } finally {

@@ -25,9 +25,13 @@ import { writeFileAtomic } from '../fs/atomic.js';
 export interface LogRead {
   /** The log file read. */
   readonly path: string;
-  /** New complete lines, oldest first, without their `\n`; bytes that are not UTF-8 become U+FFFD. */
+  /**
+   * New complete lines, oldest first, without their `\n`. Encoding `utf8` (default): decoded text,
+   * bytes that are not UTF-8 become U+FFFD. Encoding `latin1`: byte strings, one char per byte, so
+   * every byte of the file survives (`Buffer.from(line, 'latin1')` gives them back).
+   */
   readonly lines: string[];
-  /** Report-worthy findings (shrunk or rewritten file, rotated file not found, unreadable file). */
+  /** Report-worthy findings (shrunk or rewritten file, rotated file not found, unreadable file); always Unicode text, whatever the encoding. */
   readonly warnings: string[];
   /** True when `maxBytes` stopped the read early: commit, then call again for the rest. */
   readonly more: boolean;
@@ -46,7 +50,15 @@ export interface ReadNewOptions {
   readonly chunkBytes?: number;
   /** Who speaks in our own warnings (`<tool>: ... was rotated but ...`). Default `logsentry`. */
   readonly tool?: string;
+  /** How lines are decoded: `utf8` text (default) or `latin1` byte strings; see {@link LogRead.lines}. */
+  readonly encoding?: LineEncoding;
 }
+
+/**
+ * How a reader turns a log line's bytes into a JS string: `utf8` decodes text (invalid bytes become
+ * U+FFFD), `latin1` keeps every byte as one char (a "byte string", what grep in the C locale sees).
+ */
+export type LineEncoding = 'utf8' | 'latin1';
 
 /** A place in a log: logtail2's two numbers. The inode is kept as decimal text (exact, any size). */
 export interface LogOffset {
@@ -232,6 +244,8 @@ export function listGenerations(logPath: string): Generation[] {
 // Collects lines from a byte stream; `flushPartial` decides what happens to an unterminated tail.
 class LineSplitter {
   readonly lines: string[] = [];
+  constructor(private readonly encoding: LineEncoding) {}
+
   private carry: Buffer[] = [];
   private carryLen = 0;
   /** Bytes up to and including the last newline seen. */
@@ -244,11 +258,11 @@ class LineSplitter {
       if (nl < 0) break;
       if (this.carryLen > 0) {
         this.carry.push(chunk.subarray(start, nl));
-        this.lines.push(Buffer.concat(this.carry).toString('utf8'));
+        this.lines.push(Buffer.concat(this.carry).toString(this.encoding));
         this.consumed += this.carryLen;
         this.carry = [];
         this.carryLen = 0;
-      } else this.lines.push(chunk.toString('utf8', start, nl));
+      } else this.lines.push(chunk.toString(this.encoding, start, nl));
       this.consumed += nl - start + 1;
       start = nl + 1;
     }
@@ -262,7 +276,7 @@ class LineSplitter {
   /** Emits an unterminated last line (a rotated file will never be completed); returns its length. */
   flushPartial(): number {
     if (this.carryLen === 0) return 0;
-    this.lines.push(Buffer.concat(this.carry).toString('utf8'));
+    this.lines.push(Buffer.concat(this.carry).toString(this.encoding));
     const n = this.carryLen;
     this.consumed += n;
     this.carry = [];
@@ -272,8 +286,8 @@ class LineSplitter {
 }
 
 // Reads a rotated generation from `from` to its end, unterminated last line included.
-async function readGeneration(g: Generation, from: number, out: string[], chunkBytes: number): Promise<void> {
-  const split = new LineSplitter();
+async function readGeneration(g: Generation, from: number, out: string[], chunkBytes: number, encoding: LineEncoding): Promise<void> {
+  const split = new LineSplitter(encoding);
   if (g.gz) {
     let pos = 0;
     const src = createReadStream(g.path);
@@ -339,6 +353,7 @@ async function findRotated(gens: readonly Generation[], state: LogOffset, fp: Fi
 export async function readNew(path: string, stateDir: string, opts: ReadNewOptions = {}): Promise<LogRead> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK;
+  const encoding = opts.encoding ?? 'utf8';
   const offsetFile = join(stateDir, offsetFileName(path));
   const fpFile = join(stateDir, fingerprintFileName(path));
   const lines: string[] = [];
@@ -374,8 +389,8 @@ export async function readNew(path: string, stateDir: string, opts: ReadNewOptio
       // fingerprint can find the copy (its inode is new).
       const idx = await findRotated(gens, state, fp, recover === 'rotated');
       if (idx >= 0) {
-        await readGeneration(gens[idx]!, state.offset, lines, chunkBytes);
-        for (const g of gens.slice(idx + 1)) await readGeneration(g, 0, lines, chunkBytes);
+        await readGeneration(gens[idx]!, state.offset, lines, chunkBytes, encoding);
+        for (const g of gens.slice(idx + 1)) await readGeneration(g, 0, lines, chunkBytes, encoding);
       } else {
         switch (recover) {
           case 'shrunk':
@@ -397,7 +412,7 @@ export async function readNew(path: string, stateDir: string, opts: ReadNewOptio
       }
     }
 
-    const split = new LineSplitter();
+    const split = new LineSplitter(encoding);
     const buf = Buffer.alloc(chunkBytes);
     let pos = from;
     let more = false;
