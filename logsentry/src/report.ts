@@ -239,10 +239,14 @@ export function renderReport(input: ReportInput): RenderedReport | null {
   }
   if (input.intro && input.footer !== undefined) body += input.footer;
 
-  let subject = `${input.host} ${input.date} ${wordFor(level, input.subjectWords)}`;
+  return finish(input, `${input.host} ${input.date} ${wordFor(level, input.subjectWords)}`, body, level, form);
+}
+
+/** The subject (`[tag ][Reboot: ]` before `core`, sanitized) and the body cut at maxSize: the last step of both layouts. */
+function finish(input: Pick<ReportInput, 'reboot' | 'tag' | 'maxSize'>, core: string, body: string, level: SectionKind, form: { readonly size: (s: string) => number }): RenderedReport {
+  let subject = core;
   if (input.reboot) subject = `Reboot: ${subject}`;
   if (input.tag !== undefined && input.tag !== '') subject = `${input.tag} ${subject}`;
-
   const capped = capBody(body, input.maxSize, form.size);
   return {
     subject: sanitizeHeaderValue(subject),
@@ -345,15 +349,5 @@ export function renderPsionicReport(input: PsionicReportInput): RenderedReport |
     for (const line of s.lines) body += `${form.line(line)}\n`;
   }
 
-  let subject = `${input.host} ${input.date} ${level === 'attack' ? PSIONIC_SUBJECT.attack : PSIONIC_SUBJECT.other}`;
-  if (input.reboot) subject = `Reboot: ${subject}`;
-  if (input.tag !== undefined && input.tag !== '') subject = `${input.tag} ${subject}`;
-
-  const capped = capBody(body, input.maxSize, form.size);
-  return {
-    subject: sanitizeHeaderValue(subject),
-    body: capped.body,
-    level,
-    ...(capped.cut ? { cut: capped.cut } : {}),
-  };
+  return finish(input, `${input.host} ${input.date} ${level === 'attack' ? PSIONIC_SUBJECT.attack : PSIONIC_SUBJECT.other}`, body, level, form);
 }
