@@ -47,7 +47,7 @@ parentPort!.on('message', (job: PoolJob) => {
     // Local indexes 0..to-from; flags go to the shared array at the line's own index.
     const local = linesOf(bytes, offs, from, to);
     const part = newDecisions(to - from, flags.subarray(from, to));
-    rules.decide(local, 0, to - from, (k) => bytes.subarray(offs[from + k]!, offs[from + k + 1]! - 1), part);
+    rules.decide(local, 0, to - from, { bytes, offs, shift: from }, part);
     const result: PoolChunkResult = {
       t: 'chunk',
       id: job.id,

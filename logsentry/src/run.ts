@@ -110,6 +110,7 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
           ...lists.problems.map((p) => `E: ${p}`),
           ...ruleProblems.map((p) => `E: rule left out: ${p}`),
           ...(pool?.problems ?? []).map((p) => `E: a worker thread failed (this thread decided its lines): ${p}`),
+          ...(rules.matcherProblem === undefined ? [] : [`E: ${rules.matcherProblem}`]),
         ];
         const sections: OutSection[] = report.sections.map((s) => ({ kind: s.kind === 'events' ? 'unusual' : s.kind, title: s.title, lines: s.lines }));
         const rendered = rules.layout === 'psionic' ? renderPsionicReport({

@@ -17,6 +17,7 @@
  * Pure: no I/O, no clock, no logging.
  */
 import RE2 from 're2';
+import { nativeBatch, type NativeBatch, type NativeSetHandle } from './native.js';
 
 /** Why a pattern cannot be compiled; `offset` is the char index in the pattern where it was found. */
 export class EreSyntaxError extends Error {
@@ -605,56 +606,43 @@ export interface EreListError {
 /** Patterns per RE2.Set of a SharedEreSet: as many as possible (each set scans the line once; measured, 500-pattern chunks doubled the time), split only when RE2 refuses one. */
 const SHARED_CHUNK = 4000;
 
-/** Chars encoded at once by {@link utf8Lines}. */
-const UTF8_CHUNK = 1 << 20;
+/**
+ * Lines as UTF-8 bytes in one buffer, each followed by `\n`: line k of the lines they were made from
+ * is bytes[offs[k + shift], offs[k + shift + 1] - 1). The layout the pool's shared memory and the
+ * native matcher read.
+ */
+export interface LineBytes {
+  readonly bytes: Uint8Array;
+  readonly offs: Uint32Array;
+  readonly shift: number;
+}
 
 /**
- * The UTF-8 bytes of each of `lines` (byte strings, or any strings), as views into a few large
- * buffers: encoding a megabyte of lines in one call and cutting it up at the newlines costs a
- * fraction of encoding each line alone (0.4 µs a line, and a small fresh buffer per line also
- * slowed RE2's access to it). `at(k)` must be asked for k = 0, 1, 2, ... in order; the view it
- * returns is valid until the next call.
+ * Encodes lines[from..to) into `into` (grown as needed) in the {@link LineBytes} layout with
+ * shift = -from. Buffer's utf8Write line by line: measured faster than encoding a joined string
+ * (the join and the newline search cost more than the encoding); a lone surrogate becomes U+FFFD
+ * as with TextEncoder.
  */
-export function utf8Lines(lines: readonly string[]): { at(k: number): Uint8Array } {
-  const encoder = new TextEncoder();
-  let from = 0;
-  let to = 0;
-  let buf = new Uint8Array(0);
-  let offsets: Uint32Array | undefined;
-  let scratch = new Uint8Array(4096);
-  const load = (k: number): void => {
-    from = k;
-    let chars = 0;
-    to = k;
-    while (to < lines.length && (to === k || chars + lines[to]!.length < UTF8_CHUNK)) chars += lines[to++]!.length + 1;
-    buf = encoder.encode(lines.slice(from, to).join('\n'));
-    // Line j ends at the (j - from + 1)th newline, unless a line holds a newline itself: then the
-    // count is off and this chunk's lines are encoded one by one.
-    const ends = new Uint32Array(to - from + 1);
-    let p = 0;
-    let found = 0;
-    for (;;) {
-      const q = buf.indexOf(0x0a, p);
-      if (q < 0) break;
-      found++;
-      if (found >= to - from) break;
-      ends[found] = q + 1;
-      p = q + 1;
-    }
-    ends[to - from] = buf.length + 1;
-    offsets = found === to - from - 1 ? ends : undefined;
-  };
-  return {
-    at(k: number): Uint8Array {
-      if (k < from || k >= to) load(k);
-      if (offsets !== undefined) return buf.subarray(offsets[k - from]!, offsets[k - from + 1]! - 1);
-      const l = lines[k]!;
-      // One UTF-16 unit takes at most 3 UTF-8 bytes.
-      if (scratch.length < l.length * 3) scratch = new Uint8Array(l.length * 3);
-      return scratch.subarray(0, encoder.encodeInto(l, scratch).written);
-    },
-  };
+export function encodeLines(lines: readonly string[], from: number, to: number, into?: { bytes: Buffer; offs: Uint32Array }): { bytes: Buffer; offs: Uint32Array; shift: number } {
+  let chars = 0;
+  for (let k = from; k < to; k++) chars += lines[k]!.length + 1;
+  // One UTF-16 unit takes at most 3 UTF-8 bytes.
+  let bytes = into?.bytes;
+  if (bytes === undefined || bytes.length < chars * 3) bytes = Buffer.allocUnsafe(Math.max(chars * 3, 4096));
+  let offs = into?.offs;
+  if (offs === undefined || offs.length < to - from + 1) offs = new Uint32Array(to - from + 1);
+  let pos = 0;
+  for (let k = from; k < to; k++) {
+    offs[k - from] = pos;
+    pos += bytes.write(lines[k]!, pos, 'utf8');
+    bytes[pos++] = 0x0a;
+  }
+  offs[to - from] = pos;
+  return { bytes, offs, shift: -from };
 }
+
+/** Lines per native call (its answers for a block fit a buffer reused from block to block). */
+const NATIVE_BLOCK = 2048;
 
 /**
  * One RE2.Set holding the patterns of many EreLists (every rule file of a rule tree), so a line is
@@ -669,19 +657,35 @@ export class SharedEreSet {
   private readonly srcs: string[] = [];
   private readonly supersets: string[] = [];
   private sets: { readonly set: InstanceType<typeof RE2.Set>; readonly offset: number }[] | undefined;
+  /** The native matcher's compiled set: undefined until frozen, null when there is none. */
+  private native: { readonly batch: NativeBatch; readonly set: NativeSetHandle } | null | undefined;
   private lastLine: string | undefined;
-  private lastMatch: readonly number[] = [];
+  // The last line's answer: indexes lastBuf[lastFrom..lastTo), ascending (a node-re2 array, or a
+  // stretch of the native matcher's answer buffer).
+  private lastBuf: ArrayLike<number> = [];
+  private lastFrom = 0;
+  private lastTo = 0;
   // The line's UTF-8 bytes, written here instead of handing RE2 the string: for a string node-re2
   // allocates a Buffer and converts on every call, which was two thirds of the per-line cost
   // (measured: 2.9 µs against 0.9 µs a line with Debian's database).
   private scratch = new Uint8Array(4096);
   private static readonly encoder = new TextEncoder();
+  // The native matcher's answers for the current block.
+  private starts = new Uint32Array(NATIVE_BLOCK + 1);
+  private out = new Int32Array(0);
 
-  constructor(private readonly flags: string) {}
+  /** Why the native matcher stopped answering mid-run, if it did. */
+  problem: string | undefined;
+
+  /** `native`: use the native matcher when it is built (false: node-re2 alone, for comparing the two). */
+  constructor(
+    private readonly flags: string,
+    private readonly useNative = true,
+  ) {}
 
   /** Adds an exact pattern (already checked to compile alone); returns its index in the set. */
   add(src: string): number {
-    if (this.sets !== undefined) throw new Error('SharedEreSet: patterns added after the first match');
+    if (this.sets !== undefined || this.native !== undefined) throw new Error('SharedEreSet: patterns added after the first match');
     this.srcs.push(src);
     return this.srcs.length - 1;
   }
@@ -691,7 +695,7 @@ export class SharedEreSet {
    * {@link supersetMatches}. Supersets are placed after every exact pattern when the set is built.
    */
   addSuperset(src: string): number {
-    if (this.sets !== undefined) throw new Error('SharedEreSet: patterns added after the first match');
+    if (this.sets !== undefined || this.native !== undefined) throw new Error('SharedEreSet: patterns added after the first match');
     this.supersets.push(src);
     return this.supersets.length - 1;
   }
@@ -719,6 +723,24 @@ export class SharedEreSet {
     return out;
   }
 
+  /**
+   * The native matcher's set of every pattern, when the matcher is built and the set fits in one
+   * automaton (else null: node-re2's chunked sets answer). A pattern it refuses is thrown, as
+   * node-re2's build would (only a `trusted` compile gets that far with a bad pattern).
+   */
+  private buildNative(): { readonly batch: NativeBatch; readonly set: NativeSetHandle } | null {
+    const batch = this.useNative ? nativeBatch() : undefined;
+    const all = [...this.srcs, ...this.supersets];
+    if (batch === undefined || all.length === 0) return null;
+    try {
+      return { batch, set: batch.compile(all, 256 * 1024 * 1024) };
+    } catch {
+      // Too big for one automaton, or a pattern the system's RE2 reads otherwise than node-re2's:
+      // node-re2's sets answer (and throw, as before, for a pattern that is really bad).
+      return null;
+    }
+  }
+
   /** `line` as UTF-8 bytes (what node-re2 would make of the string), in a reused buffer. */
   private utf8(line: string): Uint8Array {
     // One UTF-16 unit takes at most 3 UTF-8 bytes.
@@ -729,50 +751,119 @@ export class SharedEreSet {
 
   /** Builds the automata now (else the first match does); no pattern may be added afterwards. */
   freeze(): void {
-    this.sets ??= this.build();
+    if (this.native === undefined) this.native = this.buildNative();
+    if (this.native === null) this.sets ??= this.build();
   }
 
   /**
-   * Matches `line` given as its UTF-8 bytes (`bytes` must be exactly what {@link utf8Lines} or
+   * Decides the answers of lines[from..to) (their bytes in `enc`) block by block: `each(k)` is
+   * called for every k in order, with the set primed for lines[k] (as {@link prime} would), so
+   * {@link matches}, {@link anyIn} and {@link supersetMatches} answer for it without matching again.
+   * The native matcher answers a block per call; without it, node-re2 a line per call.
+   */
+  primeEach(lines: readonly string[], from: number, to: number, enc: LineBytes, each: (k: number) => void): void {
+    this.freeze();
+    const native = this.native;
+    const { bytes, offs, shift } = enc;
+    if (native === null || native === undefined) {
+      for (let k = from; k < to; k++) {
+        this.prime(lines[k]!, bytes.subarray(offs[k + shift]!, offs[k + shift + 1]! - 1));
+        each(k);
+      }
+      return;
+    }
+    // Room for a block of ordinary answers, and always for one line matching every pattern.
+    const total = this.srcs.length + this.supersets.length;
+    if (this.out.length < total + NATIVE_BLOCK * 16) this.out = new Int32Array(total + NATIVE_BLOCK * 16);
+    const { starts, out } = this;
+    for (let k = from; k < to; ) {
+      const end = Math.min(to, k + NATIVE_BLOCK);
+      let done: number;
+      try {
+        done = native.batch.match(native.set, bytes, offs, k + shift, end + shift, starts, out);
+      } catch (e) {
+        // RE2 gave up on a line (its automaton out of memory): node-re2 answers from here on.
+        this.problem ??= `native matcher: ${e instanceof Error ? e.message : String(e)}; matching went on through node-re2`;
+        this.native = null;
+        this.primeEach(lines, k, to, enc, each);
+        return;
+      }
+      for (let j = 0; j < done; j++, k++) {
+        this.lastLine = lines[k]!;
+        this.lastBuf = out;
+        this.lastFrom = starts[j]!;
+        this.lastTo = starts[j + 1]!;
+        each(k);
+      }
+    }
+    this.lastLine = undefined;
+  }
+
+  /**
+   * Matches `line` given as its UTF-8 bytes (`bytes` must be exactly what {@link encodeLines} or
    * TextEncoder makes of it): the answers of {@link matches}, {@link anyIn} and
    * {@link supersetMatches} for `line` then come from this one call.
    */
   prime(line: string, bytes: Uint8Array): void {
-    this.lastMatch = this.matchBytes(bytes);
+    this.setAnswer(this.matchBytes(bytes));
     this.lastLine = line;
+  }
+
+  private setAnswer(m: readonly number[]): void {
+    this.lastBuf = m;
+    this.lastFrom = 0;
+    this.lastTo = m.length;
   }
 
   /** Sorted indexes of every pattern matching `line` (computed once per line). */
   matches(line: string): readonly number[] {
     if (line !== this.lastLine) {
-      this.lastMatch = this.matchBytes(this.utf8(line));
+      this.setAnswer(this.matchBytes(this.utf8(line)));
       this.lastLine = line;
     }
-    return this.lastMatch;
+    const b = this.lastBuf;
+    if (Array.isArray(b) && this.lastFrom === 0 && this.lastTo === b.length) return b as readonly number[];
+    const m: number[] = [];
+    for (let i = this.lastFrom; i < this.lastTo; i++) m.push(b[i]!);
+    return m;
   }
 
   private matchBytes(bytes: Uint8Array): readonly number[] {
-    this.sets ??= this.build();
-    const first = this.sets[0];
+    if (this.native === undefined) this.freeze();
+    const native = this.native;
+    if (native !== null && native !== undefined) {
+      // One line through the native matcher (lines outside a run: check, classify).
+      const offs = Uint32Array.of(0, bytes.length + 1);
+      const total = this.srcs.length + this.supersets.length;
+      const out = new Int32Array(total);
+      const starts = new Uint32Array(2);
+      const buf = new Uint8Array(bytes.length + 1);
+      buf.set(bytes);
+      native.batch.match(native.set, buf, offs, 0, 1, starts, out);
+      return Array.from(out.subarray(0, starts[1]!));
+    }
+    const sets = (this.sets ??= this.build());
+    const first = sets[0];
     // RE2.Set.match returns its indexes sorted.
-    if (this.sets.length === 1 && first !== undefined) return first.set.match(bytes);
+    if (sets.length === 1 && first !== undefined) return first.set.match(bytes);
     // Chunks are in ascending index order and each answer is sorted, so the concatenation is too.
     const m: number[] = [];
-    for (const { set, offset } of this.sets) for (const k of set.match(bytes)) m.push(k + offset);
+    for (const { set, offset } of sets) for (const k of set.match(bytes)) m.push(k + offset);
     return m;
   }
 
   /** Whether a pattern with index in [from, to) matches `line`. */
   anyIn(line: string, from: number, to: number): boolean {
-    const m = this.matches(line);
-    let lo = 0;
-    let hi = m.length;
+    if (line !== this.lastLine) this.matches(line);
+    const m = this.lastBuf;
+    let lo = this.lastFrom;
+    let hi = this.lastTo;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (m[mid]! < from) lo = mid + 1;
       else hi = mid;
     }
-    return lo < m.length && m[lo]! < to;
+    return lo < this.lastTo && m[lo]! < to;
   }
 
   /** Whether the superset with handle `h` (from {@link addSuperset}) matches `line`. */

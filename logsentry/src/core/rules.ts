@@ -7,7 +7,7 @@
  * Lines and rule texts are byte strings (one char per byte: decode files as latin1), because grep and
  * sort run byte-wise in the C locale. Pure: no I/O, no clock, no logging (the loader reads files).
  */
-import { EreList, SharedEreSet, utf8Lines } from './ere.js';
+import { encodeLines, EreList, SharedEreSet, type LineBytes } from './ere.js';
 
 /** A rule's origin: the rule file (relative to the rules directory) and its 1-based line. */
 export interface RuleRef {
@@ -502,6 +502,11 @@ export class RuleSet {
     return this.assemble(lines, order, d);
   }
 
+  /** Why the native matcher stopped answering during a run (the rest went through node-re2), if it did. */
+  get matcherProblem(): string | undefined {
+    return this.rules.layout === 'debian' ? this.rules.shared?.problem : undefined;
+  }
+
   /**
    * Whether {@link buildReport} goes through {@link prepare}, {@link decide} and {@link assemble}
    * (the Debian layout): a caller may then decide parts of the lines elsewhere (a worker thread
@@ -524,43 +529,31 @@ export class RuleSet {
 
   /**
    * Decides lines[from..to) into `into` (Debian layout only). Each line's verdict depends on its
-   * text alone: the common RE2.Set answers once per line, from its UTF-8 bytes (`bytesAt(k)`, which
-   * must be exactly TextEncoder's bytes of lines[k]; by default they are encoded here a megabyte at a
-   * time), and every question below is a lookup in that answer. A line equal to the one before it
-   * takes the earlier decision. The violation filter that depends on the whole run (cracking.d
-   * applies to Security Events only when some Security Alerts section is printed) is kept per line
-   * as {@link DECIDE_CRACKING} and applied by {@link assemble}.
+   * text alone: the common RE2 set answers once per line, from its UTF-8 bytes (`enc`, the
+   * lines' bytes in {@link LineBytes} layout; by default they are encoded here), a block of lines
+   * per native call when the native matcher is built, and every question below is a lookup in that
+   * answer. A line equal to the one before it takes the earlier decision. The violation filter that
+   * depends on the whole run (cracking.d applies to Security Events only when some Security Alerts
+   * section is printed) is kept per line as {@link DECIDE_CRACKING} and applied by {@link assemble}.
    */
-  decide(lines: readonly string[], from: number, to: number, bytesAt: ((k: number) => Uint8Array) | undefined, into: Decisions): void {
+  decide(lines: readonly string[], from: number, to: number, enc: LineBytes | undefined, into: Decisions): void {
     const r = this.rules;
     if (r.layout !== 'debian') throw new Error('RuleSet.decide: the Psionic layout is decided by buildReport');
-    const shared = r.shared;
-    let at = bytesAt;
-    if (at === undefined && shared !== undefined) {
-      const u = utf8Lines(lines.slice(from, to));
-      at = (k: number): Uint8Array => u.at(k - from);
-    }
     const has = (d: CleanDir | undefined, l: string): boolean => d !== undefined && d.all.test(l) === true;
     const flags = into.flags;
     let lastA: readonly string[] = NO_FILES;
     let lastV: readonly string[] = NO_FILES;
-    for (let k = from; k < to; k++) {
+    const one = (k: number): void => {
       const l = lines[k]!;
-      let a: readonly string[];
-      let v: readonly string[];
-      if (k > from && l === lines[k - 1]) {
-        flags[k] = flags[k - 1]!;
-        a = lastA;
-        v = lastV;
-      } else {
-        if (shared !== undefined && at !== undefined) shared.prime(l, at(k));
-        a = r.crackingRaise === undefined ? NO_FILES : raiseFiles(r.crackingRaise, r.crackingIgnore, l);
-        v = r.violations === undefined ? NO_FILES : raiseFiles(r.violations, r.violationsIgnore, l);
-        const c = has(r.cracking, l);
-        flags[k] = (c ? DECIDE_CRACKING : 0) | (has(r.ignore, l) || c || has(r.violations, l) ? 0 : DECIDE_KEEP);
-        lastA = a;
-        lastV = v;
-      }
+      const a = r.crackingRaise === undefined ? NO_FILES : raiseFiles(r.crackingRaise, r.crackingIgnore, l);
+      const v = r.violations === undefined ? NO_FILES : raiseFiles(r.violations, r.violationsIgnore, l);
+      const c = has(r.cracking, l);
+      flags[k] = (c ? DECIDE_CRACKING : 0) | (has(r.ignore, l) || c || has(r.violations, l) ? 0 : DECIDE_KEEP);
+      lastA = a;
+      lastV = v;
+      hits(k, a, v);
+    };
+    const hits = (k: number, a: readonly string[], v: readonly string[]): void => {
       if (a.length > 0) {
         into.attackAt.push(k);
         into.attackFiles.push(a);
@@ -569,6 +562,38 @@ export class RuleSet {
         into.violationAt.push(k);
         into.violationFiles.push(v);
       }
+    };
+    const shared = r.shared;
+    if (shared === undefined) {
+      for (let k = from; k < to; k++) one(k);
+      return;
+    }
+    // Runs of equal lines are matched once: the set is asked for the first line of each run only.
+    // Without `enc`, the lines are encoded a block at a time into one reused buffer.
+    const step = enc === undefined ? 65536 : to - from;
+    let buf: { bytes: Buffer; offs: Uint32Array } | undefined;
+    for (let b = from; b < to; b += step) {
+      const e = Math.min(to, b + step);
+      let lb: LineBytes;
+      if (enc === undefined) lb = buf = encodeLines(lines, b, e, buf);
+      else lb = enc;
+      let k0 = b;
+      const runEnd = (k: number): number => {
+        let j = k + 1;
+        while (j < e && lines[j] === lines[k]) j++;
+        return j;
+      };
+      // Adjacent duplicates are rare in a log (a timestamp differs); when present they share the answer.
+      shared.primeEach(lines, b, e, lb, (k) => {
+        if (k < k0) return;
+        one(k);
+        const j = runEnd(k);
+        for (let i = k + 1; i < j; i++) {
+          flags[i] = flags[k]!;
+          hits(i, lastA, lastV);
+        }
+        k0 = j;
+      });
     }
   }
 
