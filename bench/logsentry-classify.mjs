@@ -5,7 +5,7 @@
 // run as nobody) with the full logcheck-database at level server, in the same run; the reports must
 // be identical. Then the worst case: a 1 MB line and lines crafted against the rules. Needs root (logcheck refuses root, so it
 // runs as nobody) and scripts/install-reference-tools. Run after `npm run build`:
-//   node bench/logsentry-classify.mjs [--lines N] [--level server|paranoid|workstation] [--skip-ref]
+//   node bench/logsentry-classify.mjs [--lines N] [--level server|paranoid|workstation] [--rounds 3] [--skip-ref]
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ const root = new URL('..', import.meta.url).pathname;
 const { readRuleTree, splitLogBytes } = await import(join(root, 'logsentry/dist/src/rules-loader.js'));
 const { compileRules, renderReport } = await import(join(root, 'logsentry/dist/src/core/rules.js'));
 const { MatchPool, autoWorkers } = await import(join(root, 'logsentry/dist/src/pool.js'));
+const { nativeStatus } = await import(join(root, 'logsentry/dist/src/core/native.js'));
 const { generateLog, runLogcheck, DB } = await import(join(root, 'logsentry/dist/test/logcheck-ref.js'));
 
 const arg = (n, d) => {
@@ -62,12 +63,30 @@ try {
     return { ms, cpuMs: (cpu.user + cpu.system) / 1000, text, rss: process.memoryUsage().rss };
   };
   const threads = autoWorkers() > 0 ? autoWorkers() : 1;
-  const one = await measure({ threads: 0 });
-  // The pool as a run starts it for a big batch: its workers compile the tree while this thread
-  // encodes and sorts (cold); and once compiled (warm: a long-lived daemon's second batch).
-  const cold = await measure({ threads });
-  const warm = await measure({ threads, warm: true });
-  const same12 = cold.text === one.text && warm.text === one.text;
+  // Each mode ROUNDS times, interleaved, and the median taken: this machine's speed drifts by a
+  // third from minute to minute (measured), more than the differences between the modes.
+  const ROUNDS = Number(arg('--rounds', '3'));
+  const runs = { one: [], cold: [], warm: [] };
+  // Every report is compared with the first and dropped (kept, they would slow the later runs).
+  let oneText;
+  let same12 = true;
+  const keep = (list, r) => {
+    oneText ??= r.text;
+    if (r.text !== oneText) same12 = false;
+    r.text = undefined;
+    list.push(r);
+  };
+  for (let i = 0; i < ROUNDS; i++) {
+    keep(runs.one, await measure({ threads: 0 }));
+    // The pool as a run starts it for a big batch: its workers compile the tree while this thread
+    // encodes and sorts (cold); and once compiled (warm: a long-lived daemon's second batch).
+    keep(runs.cold, await measure({ threads }));
+    keep(runs.warm, await measure({ threads, warm: true }));
+  }
+  const median = (rs) => [...rs].sort((a, b) => a.ms - b.ms)[Math.floor(rs.length / 2)];
+  const one = median(runs.one);
+  const cold = median(runs.cold);
+  const warm = median(runs.warm);
 
   let tRef;
   let same = 'not compared';
@@ -75,11 +94,12 @@ try {
     const t2 = performance.now();
     const ref = await runLogcheck(work, DB, log, { name: LEVEL, level: LEVEL, sortUnique: false, supportCrackingIgnore: false, custom: false });
     tRef = performance.now() - t2;
-    same = ref === one.text && same12 ? 'identical' : `DIFFERENT (logcheck ${ref.length} bytes, ours ${one.text.length}${same12 ? '' : '; the pool differs from one thread'})`;
+    same = ref === oneText && same12 ? 'identical' : `DIFFERENT (logcheck ${ref.length} bytes, ours ${oneText.length}${same12 ? '' : '; the pool differs from one thread'})`;
   } else if (!same12) same = 'DIFFERENT (the pool differs from one thread)';
   const lps = (ms) => Math.round((N / ms) * 1000).toLocaleString('en');
   const row = (name, r) => console.log(`${name.padEnd(34)}| ${(r.ms / 1000).toFixed(2).padStart(7)} | ${lps(r.ms).padStart(11)} | ${(r.cpuMs / 1000).toFixed(2).padStart(5)} | ${tRef === undefined ? '' : `${(tRef / r.ms).toFixed(1)}x`}`);
-  console.log(`rules: ${(tCompile / 1000).toFixed(2)} s to compile once (each pool worker compiles its own copy, ${threads} here)`);
+  console.log(`rules: ${(tCompile / 1000).toFixed(2)} s to compile once (each pool worker compiles its own copy, ${threads} here); native batch matcher: ${nativeStatus()}`);
+  console.log(`each mode run ${ROUNDS} times, interleaved; the median shown (all runs: one thread ${runs.one.map((r) => (r.ms / 1000).toFixed(2)).join(' ')}; cold ${runs.cold.map((r) => (r.ms / 1000).toFixed(2)).join(' ')}; warm ${runs.warm.map((r) => (r.ms / 1000).toFixed(2)).join(' ')} s)`);
   console.log('tool                              | seconds | lines/s     | CPU s | speed-up');
   row('logsentry, one thread', one);
   row(`logsentry, ${threads} worker(s), cold`, cold);

@@ -64,6 +64,29 @@ test('the radix key sort orders lines exactly as a stable comparison sort on the
   assert.deepEqual(prepareLines(dup, true), uniq);
 });
 
+test('the timestamp sort (every key `Mmm dd hh:mm:ss`) orders lines as the stable comparison sort does', () => {
+  const r = prng(11);
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec', 'Xyz'];
+  const two = (n: number): string => String(n).padStart(2, '0');
+  const stamp = (): string => `${months[Math.floor(r() * months.length)]} ${String(1 + Math.floor(r() * 31)).padStart(2, r() < 0.5 ? ' ' : '0')} ${two(Math.floor(r() * 24))}:${two(Math.floor(r() * 60))}:${two(Math.floor(r() * 3))}`;
+  const lines: string[] = [];
+  // Many equal stamps (stability), a stamp alone, a tab after the stamp, trailing blanks.
+  for (let i = 0; i < 20000; i++) {
+    const ts = stamp();
+    const kind = i % 50;
+    lines.push(kind === 0 ? ts : kind === 1 ? `${ts}\tprog: tab ${i}` : kind === 2 ? `${ts} host prog[${i}]: blank \t ` : `${ts} host prog[${i}]: message ${i}`);
+  }
+  assert.deepEqual(prepareLines(lines, false), referencePrepare(lines));
+  // Already in order (one log): the same lines in sorted order stay as they are.
+  const inOrder = referencePrepare(lines);
+  assert.deepEqual(prepareLines(inOrder, false), inOrder);
+  // One key of another shape anywhere sends all of them through the general sort, same result.
+  for (const odd of ['Nov 21 10:00:00.5 host x', 'nov 21 10:00:00 host x', 'Nov 21 1:00:00 host x', 'Nov 21  10:00:00 x', '2026-11-21T10:00:00 host x', 'Nov 2x 10:00:00 x', 'Nov 21 10:00:0/ x']) {
+    const mixed = [...lines.slice(0, 3000), odd, ...lines.slice(3000, 6000)];
+    assert.deepEqual(prepareLines(mixed, false), referencePrepare(mixed), odd);
+  }
+});
+
 test('encodeLines gives every line exactly the bytes TextEncoder gives it, in any range, reusing its buffer', () => {
   const enc = new TextEncoder();
   const r = prng(3);

@@ -722,6 +722,8 @@ const RADIX_WIDTH = 16;
 function keyOrder(input: readonly string[]): Uint32Array {
   const n = input.length;
   if (n === 0) return new Uint32Array(0);
+  const stamped = stampOrder(input);
+  if (stamped !== undefined) return stamped;
   const ends = new Uint32Array(n);
   let w = 0;
   for (let k = 0; k < n; k++) {
@@ -791,6 +793,66 @@ function keyOrder(input: readonly string[]): Uint32Array {
     while (to < n && samePrefix(order[to - 1]!, order[to]!)) to++;
     if (to - from > 1) order.set(Array.from(order.subarray(from, to)).sort(byKey), from);
     covered = to - 1;
+  }
+  return order;
+}
+
+/**
+ * keyOrder for the usual case: every key is a syslog timestamp, `Mmm dd hh:mm:ss` (a capital and two
+ * small letters, a day as two digits or a blank and a digit, six digits with colons; the key ends
+ * there). Over keys of that one shape, byte order is the order of a mixed-radix number, so the sort
+ * is a stable radix sort of small integers: four passes of at most 2,048 buckets, a pass skipped
+ * where every key has the same digit, and no pass at all for keys already in order (a single log
+ * usually is). Undefined when some key has another shape (keyOrder's general sort then).
+ */
+function stampOrder(input: readonly string[]): Uint32Array | undefined {
+  const n = input.length;
+  // hi: month letters and day (< 17,576 * 110); lo: hhmmss as six decimal digits (< 1,000,000).
+  const hi = new Uint32Array(n);
+  const lo = new Uint32Array(n);
+  let sorted = true;
+  for (let k = 0; k < n; k++) {
+    const l = input[k]!;
+    if (l.length < 15) return undefined;
+    const m0 = l.charCodeAt(0) - 65;
+    const m1 = l.charCodeAt(1) - 97;
+    const m2 = l.charCodeAt(2) - 97;
+    const d0 = l.charCodeAt(4);
+    const d1 = l.charCodeAt(5) - 48;
+    const after = l.length === 15 ? 0x20 : l.charCodeAt(15);
+    if (m0 < 0 || m0 > 25 || m1 < 0 || m1 > 25 || m2 < 0 || m2 > 25 || l.charCodeAt(3) !== 0x20 || !(d0 === 0x20 || (d0 >= 48 && d0 <= 57)) || d1 < 0 || d1 > 9) return undefined;
+    if (l.charCodeAt(6) !== 0x20 || l.charCodeAt(9) !== 58 || l.charCodeAt(12) !== 58 || !(after === 0x20 || after === 0x09)) return undefined;
+    const t0 = l.charCodeAt(7) - 48;
+    const t1 = l.charCodeAt(8) - 48;
+    const t2 = l.charCodeAt(10) - 48;
+    const t3 = l.charCodeAt(11) - 48;
+    const t4 = l.charCodeAt(13) - 48;
+    const t5 = l.charCodeAt(14) - 48;
+    // One unsigned compare per digit: a char below '0' wraps to a large number.
+    if ((t0 >>> 0) > 9 || (t1 >>> 0) > 9 || (t2 >>> 0) > 9 || (t3 >>> 0) > 9 || (t4 >>> 0) > 9 || (t5 >>> 0) > 9) return undefined;
+    const t = ((((t0 * 10 + t1) * 10 + t2) * 10 + t3) * 10 + t4) * 10 + t5;
+    const h = ((m0 * 26 + m1) * 26 + m2) * 110 + (d0 === 0x20 ? 0 : d0 - 47) * 10 + d1;
+    hi[k] = h;
+    lo[k] = t;
+    if (sorted && k > 0 && (h < hi[k - 1]! || (h === hi[k - 1]! && t < lo[k - 1]!))) sorted = false;
+  }
+  let order = new Uint32Array(n);
+  for (let k = 0; k < n; k++) order[k] = k;
+  if (sorted) return order;
+  let next = new Uint32Array(n);
+  const count = new Uint32Array(2049);
+  // Least significant digit first: lo % 1000, lo / 1000, hi % 2048, hi / 2048.
+  const digitOf: ((k: number) => number)[] = [(k) => lo[k]! % 1000, (k) => Math.floor(lo[k]! / 1000), (k) => hi[k]! & 2047, (k) => hi[k]! >>> 11];
+  for (const digit of digitOf) {
+    count.fill(0);
+    for (let k = 0; k < n; k++) count[digit(k) + 1]!++;
+    if (count[digit(0) + 1] === n) continue;
+    for (let b = 1; b < count.length; b++) count[b]! += count[b - 1]!;
+    for (let j = 0; j < n; j++) {
+      const k = order[j]!;
+      next[count[digit(k)]!++] = k;
+    }
+    [order, next] = [next, order];
   }
   return order;
 }
