@@ -80,7 +80,9 @@ test('the timestamp sort (every key `Mmm dd hh:mm:ss`) orders lines as the stabl
   // Already in order (one log): the same lines in sorted order stay as they are.
   const inOrder = referencePrepare(lines);
   assert.deepEqual(prepareLines(inOrder, false), inOrder);
-  // One key of another shape anywhere sends all of them through the general sort, same result.
+  // Keys of another shape go through the general sort and are merged in: one of them, or many.
+  const junk = lines.map((l, i) => (i % 7 === 0 ? `${l.slice(0, 14)}${i % 2 === 0 ? '.5' : 'x'}${l.slice(15)}` : i % 11 === 0 ? `\x01${l}` : l));
+  assert.deepEqual(prepareLines(junk, false), referencePrepare(junk));
   for (const odd of ['Nov 21 10:00:00.5 host x', 'nov 21 10:00:00 host x', 'Nov 21 1:00:00 host x', 'Nov 21  10:00:00 x', '2026-11-21T10:00:00 host x', 'Nov 2x 10:00:00 x', 'Nov 21 10:00:0/ x']) {
     const mixed = [...lines.slice(0, 3000), odd, ...lines.slice(3000, 6000)];
     assert.deepEqual(prepareLines(mixed, false), referencePrepare(mixed), odd);

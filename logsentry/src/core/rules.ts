@@ -722,8 +722,58 @@ const RADIX_WIDTH = 16;
 function keyOrder(input: readonly string[]): Uint32Array {
   const n = input.length;
   if (n === 0) return new Uint32Array(0);
-  const stamped = stampOrder(input);
-  if (stamped !== undefined) return stamped;
+  const { order: stamped, others, hi, lo } = stampOrder(input);
+  if (others.length === 0) return stamped;
+  const rest = generalKeyOrder(others.map((k) => input[k]!));
+  for (let j = 0; j < rest.length; j++) rest[j] = others[rest[j]!]!;
+  if (stamped.length === 0) return rest;
+  return mergeOrders(input, stamped, hi, lo, rest);
+}
+
+/**
+ * The timestamp lines' order (`a`, keys as numbers in `hi`/`lo`, from stampOrder) and the other
+ * lines' (`b`) merged into one, as one stable sort of the whole would have them. No key of `b` equals
+ * a timestamp key (it would have that shape), so each `b` line goes before the first timestamp key
+ * above its own: found by binary search on the numbers (each key's chars rebuilt from them), never
+ * touching the timestamp lines' strings, which lie all over memory in sorted order.
+ */
+function mergeOrders(input: readonly string[], a: Uint32Array, hi: Uint32Array, lo: Uint32Array, b: Uint32Array): Uint32Array {
+  const out = new Uint32Array(a.length + b.length);
+  /** Whether timestamp key i sorts before key y (its end ey). */
+  const stampBefore = (i: number, y: string, ey: number): boolean => {
+    const e = Math.min(15, ey);
+    for (let p = 0; p < e; p++) {
+      const d = stampChar(hi[i]!, lo[i]!, p) - y.charCodeAt(p);
+      if (d !== 0) return d < 0;
+    }
+    return 15 < ey;
+  };
+  let o = 0;
+  let p = 0;
+  for (let q = 0; q < b.length; q++) {
+    const y = input[b[q]!]!;
+    const ey = keyEnd(y);
+    // First timestamp at or after p not before y (b is sorted, so the places only grow).
+    let lo2 = p;
+    let hi2 = a.length;
+    while (lo2 < hi2) {
+      const mid = (lo2 + hi2) >>> 1;
+      if (stampBefore(mid, y, ey)) lo2 = mid + 1;
+      else hi2 = mid;
+    }
+    out.set(a.subarray(p, lo2), o);
+    o += lo2 - p;
+    p = lo2;
+    out[o++] = b[q]!;
+  }
+  out.set(a.subarray(p), o);
+  return out;
+}
+
+/** keyOrder's sort for keys of any shape (see keyOrder). */
+function generalKeyOrder(input: readonly string[]): Uint32Array {
+  const n = input.length;
+  if (n === 0) return new Uint32Array(0);
   const ends = new Uint32Array(n);
   let w = 0;
   for (let k = 0; k < n; k++) {
@@ -798,63 +848,117 @@ function keyOrder(input: readonly string[]): Uint32Array {
 }
 
 /**
- * keyOrder for the usual case: every key is a syslog timestamp, `Mmm dd hh:mm:ss` (a capital and two
- * small letters, a day as two digits or a blank and a digit, six digits with colons; the key ends
- * there). Over keys of that one shape, byte order is the order of a mixed-radix number, so the sort
- * is a stable radix sort of small integers: four passes of at most 2,048 buckets, a pass skipped
- * where every key has the same digit, and no pass at all for keys already in order (a single log
- * usually is). Undefined when some key has another shape (keyOrder's general sort then).
+ * keyOrder for the usual keys: a syslog timestamp, `Mmm dd hh:mm:ss` (a capital and two small
+ * letters, a day as two digits or a blank and a digit, six digits with colons; the key ends there).
+ * Over keys of that one shape, byte order is the order of a mixed-radix number, so those lines are
+ * sorted by a stable radix sort of small integers: four passes of at most 2,048 buckets, a pass
+ * skipped where every key has the same digit, none at all for keys already in order (a single log
+ * usually is). `order`: the input indexes of those lines, sorted; `others`: the rest, in input order;
+ * with others, `hi` and `lo`: the sorted lines' keys as numbers (for {@link stampChar}).
  */
-function stampOrder(input: readonly string[]): Uint32Array | undefined {
+function stampOrder(input: readonly string[]): { readonly order: Uint32Array; readonly others: number[]; readonly hi: Uint32Array; readonly lo: Uint32Array } {
   const n = input.length;
-  // hi: month letters and day (< 17,576 * 110); lo: hhmmss as six decimal digits (< 1,000,000).
+  // Per stamped line, in input order: its index, hi (month letters and day: < 17,576 * 110) and
+  // lo (hhmmss as six decimal digits: < 1,000,000).
+  const idx = new Uint32Array(n);
   const hi = new Uint32Array(n);
   const lo = new Uint32Array(n);
+  const others: number[] = [];
+  let m = 0;
   let sorted = true;
   for (let k = 0; k < n; k++) {
     const l = input[k]!;
-    if (l.length < 15) return undefined;
     const m0 = l.charCodeAt(0) - 65;
     const m1 = l.charCodeAt(1) - 97;
     const m2 = l.charCodeAt(2) - 97;
     const d0 = l.charCodeAt(4);
     const d1 = l.charCodeAt(5) - 48;
     const after = l.length === 15 ? 0x20 : l.charCodeAt(15);
-    if (m0 < 0 || m0 > 25 || m1 < 0 || m1 > 25 || m2 < 0 || m2 > 25 || l.charCodeAt(3) !== 0x20 || !(d0 === 0x20 || (d0 >= 48 && d0 <= 57)) || d1 < 0 || d1 > 9) return undefined;
-    if (l.charCodeAt(6) !== 0x20 || l.charCodeAt(9) !== 58 || l.charCodeAt(12) !== 58 || !(after === 0x20 || after === 0x09)) return undefined;
     const t0 = l.charCodeAt(7) - 48;
     const t1 = l.charCodeAt(8) - 48;
     const t2 = l.charCodeAt(10) - 48;
     const t3 = l.charCodeAt(11) - 48;
     const t4 = l.charCodeAt(13) - 48;
     const t5 = l.charCodeAt(14) - 48;
-    // One unsigned compare per digit: a char below '0' wraps to a large number.
-    if ((t0 >>> 0) > 9 || (t1 >>> 0) > 9 || (t2 >>> 0) > 9 || (t3 >>> 0) > 9 || (t4 >>> 0) > 9 || (t5 >>> 0) > 9) return undefined;
-    const t = ((((t0 * 10 + t1) * 10 + t2) * 10 + t3) * 10 + t4) * 10 + t5;
-    const h = ((m0 * 26 + m1) * 26 + m2) * 110 + (d0 === 0x20 ? 0 : d0 - 47) * 10 + d1;
-    hi[k] = h;
-    lo[k] = t;
-    if (sorted && k > 0 && (h < hi[k - 1]! || (h === hi[k - 1]! && t < lo[k - 1]!))) sorted = false;
-  }
-  let order = new Uint32Array(n);
-  for (let k = 0; k < n; k++) order[k] = k;
-  if (sorted) return order;
-  let next = new Uint32Array(n);
-  const count = new Uint32Array(2049);
-  // Least significant digit first: lo % 1000, lo / 1000, hi % 2048, hi / 2048.
-  const digitOf: ((k: number) => number)[] = [(k) => lo[k]! % 1000, (k) => Math.floor(lo[k]! / 1000), (k) => hi[k]! & 2047, (k) => hi[k]! >>> 11];
-  for (const digit of digitOf) {
-    count.fill(0);
-    for (let k = 0; k < n; k++) count[digit(k) + 1]!++;
-    if (count[digit(0) + 1] === n) continue;
-    for (let b = 1; b < count.length; b++) count[b]! += count[b - 1]!;
-    for (let j = 0; j < n; j++) {
-      const k = order[j]!;
-      next[count[digit(k)]!++] = k;
+    // Unsigned compares: a char below the range wraps to a large number (and past the end, NaN fails).
+    if (
+      !(l.length >= 15 && m0 >>> 0 <= 25 && m1 >>> 0 <= 25 && m2 >>> 0 <= 25 && l.charCodeAt(3) === 0x20 && (d0 === 0x20 || (d0 - 48) >>> 0 <= 9) && d1 >>> 0 <= 9) ||
+      !(l.charCodeAt(6) === 0x20 && l.charCodeAt(9) === 58 && l.charCodeAt(12) === 58 && (after === 0x20 || after === 0x09)) ||
+      !(t0 >>> 0 <= 9 && t1 >>> 0 <= 9 && t2 >>> 0 <= 9 && t3 >>> 0 <= 9 && t4 >>> 0 <= 9 && t5 >>> 0 <= 9)
+    ) {
+      others.push(k);
+      continue;
     }
-    [order, next] = [next, order];
+    const h = ((m0 * 26 + m1) * 26 + m2) * 110 + (d0 === 0x20 ? 0 : d0 - 47) * 10 + d1;
+    const t = ((((t0 * 10 + t1) * 10 + t2) * 10 + t3) * 10 + t4) * 10 + t5;
+    if (sorted && m > 0 && (h < hi[m - 1]! || (h === hi[m - 1]! && t < lo[m - 1]!))) sorted = false;
+    idx[m] = k;
+    hi[m] = h;
+    lo[m] = t;
+    m++;
   }
-  return order;
+  // order holds positions 0..m-1 into idx/hi/lo until the end.
+  let order = new Uint32Array(m);
+  for (let j = 0; j < m; j++) order[j] = j;
+  if (!sorted) {
+    let next = new Uint32Array(m);
+    const count = new Uint32Array(2049);
+    const dig = new Uint16Array(m);
+    // Least significant digit first: lo % 1000, lo / 1000, hi % 2048, hi / 2048.
+    for (let p = 0; p < 4; p++) {
+      for (let j = 0; j < m; j++) dig[j] = p === 0 ? lo[j]! % 1000 : p === 1 ? (lo[j]! / 1000) | 0 : p === 2 ? hi[j]! & 2047 : hi[j]! >>> 11;
+      count.fill(0);
+      for (let j = 0; j < m; j++) count[dig[j]! + 1]!++;
+      if (count[dig[0]! + 1] === m) continue;
+      for (let b = 1; b < count.length; b++) count[b]! += count[b - 1]!;
+      for (let i = 0; i < m; i++) {
+        const j = order[i]!;
+        next[count[dig[j]!]!++] = j;
+      }
+      [order, next] = [next, order];
+    }
+  }
+  const sortedHi = new Uint32Array(others.length === 0 ? 0 : m);
+  const sortedLo = new Uint32Array(others.length === 0 ? 0 : m);
+  for (let i = 0; i < m; i++) {
+    const j = order[i]!;
+    if (others.length > 0) {
+      sortedHi[i] = hi[j]!;
+      sortedLo[i] = lo[j]!;
+    }
+    order[i] = idx[j]!;
+  }
+  return { order, others, hi: sortedHi, lo: sortedLo };
+}
+
+/** Divisors of hhmmss for the digits at key positions 7-14 (the colons' 0s are never used). */
+const STAMP_DIGIT_DIV = [100000, 10000, 0, 1000, 100, 0, 10, 1];
+
+/** Char p (0-14) of the timestamp key stampOrder encoded as (h, t). */
+function stampChar(h: number, t: number, p: number): number {
+  switch (p) {
+    case 0:
+      return 65 + Math.floor(h / (110 * 676));
+    case 1:
+      return 97 + (Math.floor(h / (110 * 26)) % 26);
+    case 2:
+      return 97 + (Math.floor(h / 110) % 26);
+    case 4: {
+      const d0 = Math.floor((h % 110) / 10);
+      return d0 === 0 ? 0x20 : 47 + d0;
+    }
+    case 5:
+      return 48 + (h % 10);
+    case 3:
+    case 6:
+      return 0x20;
+    case 9:
+    case 12:
+      return 58;
+    default:
+      // Digits of t at 7, 8, 10, 11, 13, 14.
+      return 48 + (Math.floor(t / STAMP_DIGIT_DIV[p - 7]!) % 10);
+  }
 }
 
 /**
