@@ -12,6 +12,20 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 const root = new URL('..', import.meta.url).pathname;
+
+// Measured under the node flags bin/logsentry.js runs with (its shebang line), as a run from cron
+// would be: re-executed with them when they are missing.
+{
+  const { readFileSync } = await import('node:fs');
+  const shebang = readFileSync(join(root, 'logsentry/bin/logsentry.js'), 'utf8').split('\n')[0];
+  const flags = shebang.split(/\s+/).filter((w) => w.startsWith('--'));
+  if (flags.some((f) => !process.execArgv.includes(f))) {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, [...process.execArgv, ...flags, ...process.argv.slice(1)], { stdio: 'inherit' });
+    process.exit(r.status ?? 1);
+  }
+  console.log(`node flags (as bin/logsentry.js): ${flags.join(' ') || 'none'}`);
+}
 const { readRuleTree, splitLogBytes } = await import(join(root, 'logsentry/dist/src/rules-loader.js'));
 const { compileRules, renderReport } = await import(join(root, 'logsentry/dist/src/core/rules.js'));
 const { MatchPool, autoWorkers } = await import(join(root, 'logsentry/dist/src/pool.js'));
