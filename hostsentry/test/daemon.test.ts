@@ -5,33 +5,17 @@
 // name with control characters never breaks a log line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hasUtmpdump, utmpdumpR, utmpLine } from './utmpdump.js';
 
 const CLI = fileURLToPath(new URL('../../bin/hostsentry.js', import.meta.url));
 
-function hasUtmpdump(): boolean {
-  try {
-    execFileSync('utmpdump', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const pad = (n: number): string => String(n).padStart(2, '0');
-
-/** utmpdump's text form of one record (type 7 login, 8 logout). */
-function rec(type: number, pid: number, user: string, tty: string, host: string, day: number, hh: number, mm: number): string {
-  return `[${type}] [${String(pid).padStart(5, '0')}] [${tty.replace('pts/', 'ts/')}] [${user}] [${tty}] [${host}] [${host || '0.0.0.0'}] [2026-11-${pad(day)}T${pad(hh)}:${pad(mm)}:00,000000+00:00]\n`;
-}
-
-function wtmpBytes(text: string): Buffer {
-  return execFileSync('utmpdump', ['-r'], { input: text, stdio: ['pipe', 'pipe', 'ignore'] });
-}
+const rec = utmpLine;
+const wtmpBytes = utmpdumpR;
 
 interface Running {
   child: ChildProcess;

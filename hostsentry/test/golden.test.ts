@@ -14,6 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hasUtmpdump } from './utmpdump.js';
 
 // Compiled to hostsentry/dist/test/; the cases live in the source tree, hostsentry/test/cases/.
 const CASES_DIR = fileURLToPath(new URL('../../test/cases/', import.meta.url));
@@ -28,14 +29,6 @@ const TORN = 100;
 /** How the replay names the wtmp file in its evidence: the temp dir is replaced by this. */
 const TMP_MARK = '<tmp>';
 
-function hasUtmpdump(): boolean {
-  try {
-    execFileSync('utmpdump', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const SKIP = hasUtmpdump() ? false : 'needs utmpdump (util-linux) to build the wtmp files';
 
 /** Every sub-folder is a case, whatever it holds: a half-made case must fail, not vanish. */

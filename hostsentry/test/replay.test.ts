@@ -4,29 +4,16 @@
 // during the ordinary days; a zeroed record is counted, not a crash; nothing is kept without --save.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hasUtmpdump, utmpdumpR, utmpLine } from './utmpdump.js';
 
 const CLI = fileURLToPath(new URL('../../bin/hostsentry.js', import.meta.url));
 
-function hasUtmpdump(): boolean {
-  try {
-    execFileSync('utmpdump', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const pad = (n: number): string => String(n).padStart(2, '0');
-
-/** utmpdump's text form of one record. */
-function rec(type: number, pid: number, user: string, tty: string, host: string, day: number, hh: number, mm: number): string {
-  return `[${type}] [${String(pid).padStart(5, '0')}] [${tty.replace('pts/', 'ts/')}] [${user}] [${tty}] [${host}] [${host || '0.0.0.0'}] [2026-11-${pad(day)}T${pad(hh)}:${pad(mm)}:00,000000+00:00]\n`;
-}
+const rec = utmpLine;
 
 test('a replay of a real wtmp names the intruder once per module', { skip: hasUtmpdump() ? false : 'needs utmpdump (util-linux)' }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'hs-replay-'));
@@ -42,7 +29,7 @@ test('a replay of a real wtmp names the intruder once per module', { skip: hasUt
     text += rec(7, 3000, 'alice', 'pts/1', '192.0.2.10', 11, 9, 0);
     text += rec(7, 3001, 'alice', 'pts/2', '198.51.100.7', 12, 3, 0);
     const wtmp = join(dir, 'wtmp');
-    writeFileSync(wtmp, execFileSync('utmpdump', ['-r'], { input: text, stdio: ['pipe', 'pipe', 'ignore'] }));
+    writeFileSync(wtmp, utmpdumpR(text));
     appendFileSync(wtmp, Buffer.alloc(384)); // a zeroed record
     const conf = join(dir, 'hostsentry.yaml');
     writeFileSync(conf, `database: ${join(dir, 'history')}\n`);

@@ -15,6 +15,7 @@ import { checkHostsentryConfig } from '../src/config.js';
 import type { Anomaly } from '../src/core/modules.js';
 import { startDaemon, type HostsentryDaemon } from '../src/daemon.js';
 import type { Responder, ResponderStats } from '../src/respond.js';
+import { utmpdumpR } from './utmpdump.js';
 
 function has(bin: string, arg: string): boolean {
   try {
@@ -39,9 +40,7 @@ const login = (pid: number, user: string, tty: string, host: string, at: string)
 const logout = (pid: number, tty: string, at: string): string => rec(8, pid, '', tty, '', at);
 const boot = (at: string): string => rec(2, 0, 'reboot', '~', '6.1.0-27-amd64', at);
 
-function wtmpBytes(text: string): Buffer {
-  return execFileSync('utmpdump', ['-r'], { input: text, stdio: ['pipe', 'pipe', 'ignore'] });
-}
+const wtmpBytes = utmpdumpR;
 
 /** The responder under the daemon: it keeps every anomaly it is given, and does nothing else. */
 class Collector implements Responder {

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,15 +19,8 @@ import {
 } from '../src/core/tamper.js';
 import type { LoginRecord } from '../src/core/utmp.js';
 import { readWtmp } from '../src/inputs/wtmp.js';
+import { hasUtmpdump, utmpdumpR } from './utmpdump.js';
 
-function hasUtmpdump(): boolean {
-  try {
-    execFileSync('utmpdump', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const HAVE_UTMPDUMP = hasUtmpdump();
 const NEEDS = 'needs utmpdump (util-linux) to build wtmp files';
 
@@ -119,7 +111,7 @@ function withDir(fn: (dir: string) => void): void {
 const stamp = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, ',000000+00:00');
 /** util-linux utmpdump -r text to binary wtmp. */
 function wtmp(lines: readonly string[]): Buffer {
-  return execFileSync('utmpdump', ['-r'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'pipe', 'ignore'] });
+  return utmpdumpR(lines.join('\n') + '\n');
 }
 const uBoot = (t: number): string => `[2] [00000] [~~  ] [reboot  ] [~       ] [6.1.0-18-amd64] [0.0.0.0] [${stamp(t)}]`;
 const uLogin = (pid: number, user: string, tty: string, addr: string, t: number): string =>

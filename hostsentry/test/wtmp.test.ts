@@ -1,20 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStateError } from '@trisentry/shared';
 import { readUtmp, readWtmp } from '../src/inputs/wtmp.js';
+import { hasUtmpdump, utmpdumpR } from './utmpdump.js';
 
-function hasUtmpdump(): boolean {
-  try {
-    execFileSync('utmpdump', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const HAVE_UTMPDUMP = hasUtmpdump();
 const NEEDS = 'needs utmpdump (util-linux) to build wtmp files';
 
@@ -23,7 +15,7 @@ function logins(...users: string[]): Buffer {
   const text = users
     .map((u, i) => `[7] [${String(1000 + i).padStart(5, '0')}] [ts/${i}] [${u}] [pts/${i}] [198.18.0.${i + 1}] [198.18.0.${i + 1}] [2024-03-01T09:0${i}:00,000000+00:00]\n`)
     .join('');
-  return execFileSync('utmpdump', ['-r'], { input: text, stdio: ['pipe', 'pipe', 'ignore'] });
+  return utmpdumpR(text);
 }
 
 function withDir(fn: (dir: string) => void): void {
