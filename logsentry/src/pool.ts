@@ -27,6 +27,7 @@ import {
   type RuleTreeInput,
   type Titles,
 } from './core/rules.js';
+import { writeLines } from './core/ere.js';
 
 /** Lines per chunk a thread claims at a time. */
 export const POOL_CHUNK = 16384;
@@ -81,9 +82,7 @@ export interface PoolWorkerData {
 /**
  * The UTF-8 bytes of lines in shared memory, each line followed by `\n`, with the offsets of the
  * lines, written a range at a time with the count of lines written so far in shared memory (a
- * worker starts on the first chunk while the rest are written). Buffer's utf8Write line by line:
- * measured faster than encoding joined megabytes, whose join and newline search cost more than
- * the encoding; a lone surrogate becomes U+FFFD as with TextEncoder.
+ * worker starts on the first chunk while the rest are written), by {@link writeLines}.
  */
 class SharedLines {
   readonly bytes: Buffer;
@@ -110,15 +109,7 @@ class SharedLines {
 
   /** Writes the next lines up to `to` (exclusive), then publishes the count. */
   writeUpTo(to: number): void {
-    const { bytes, offs, lines } = this;
-    let pos = this.pos;
-    for (let k = this.next; k < to; k++) {
-      offs[k] = pos;
-      pos += bytes.write(lines[k]!, pos, 'utf8');
-      bytes[pos++] = 0x0a;
-    }
-    offs[to] = pos;
-    this.pos = pos;
+    this.pos = writeLines(this.lines, this.next, to, this.bytes, this.pos, this.offs, 0);
     this.next = to;
     Atomics.store(this.written, 0, to);
     Atomics.notify(this.written, 0);

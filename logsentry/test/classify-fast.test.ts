@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeLines, EreList, SharedEreSet } from '../src/core/ere.js';
 import { compileRules, prepareLines, renderReport, type RuleFileInput } from '../src/core/rules.js';
+import { prng } from './logcheck-ref.js';
 
 /** `sort -k 1,3 -s` then the trailing-space sed, the slow obvious way. */
 function referencePrepare(input: readonly string[]): string[] {
@@ -22,17 +23,6 @@ function referencePrepare(input: readonly string[]): string[] {
     .map((l, i) => ({ l, i, k: l.slice(0, keyEnd(l)) }))
     .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.i - b.i))
     .map((x) => x.l.replace(/[ \t\n\v\f\r]+$/, ''));
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 test('the radix key sort orders lines exactly as a stable comparison sort on the key', () => {

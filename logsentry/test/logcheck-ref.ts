@@ -14,7 +14,7 @@ export const REF = '/opt/trisentry-ref/logcheck/usr/sbin/logcheck';
 export const DB = '/opt/trisentry-ref/logcheck-database/etc/logcheck';
 
 /** Deterministic PRNG (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

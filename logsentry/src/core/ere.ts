@@ -631,14 +631,23 @@ export function encodeLines(lines: readonly string[], from: number, to: number, 
   if (bytes === undefined || bytes.length < chars * 3) bytes = Buffer.allocUnsafe(Math.max(chars * 3, 4096));
   let offs = into?.offs;
   if (offs === undefined || offs.length < to - from + 1) offs = new Uint32Array(to - from + 1);
-  let pos = 0;
+  writeLines(lines, from, to, bytes, 0, offs, -from);
+  return { bytes, offs, shift: -from };
+}
+
+/**
+ * Writes lines[from..to) as UTF-8 into `bytes` from `pos` on, each followed by `\n`, and their
+ * offsets into offs[k + shift] (offs[to + shift] = the end); `bytes` must have room (3 bytes a char).
+ * Returns the end.
+ */
+export function writeLines(lines: readonly string[], from: number, to: number, bytes: Buffer, pos: number, offs: Uint32Array, shift: number): number {
   for (let k = from; k < to; k++) {
-    offs[k - from] = pos;
+    offs[k + shift] = pos;
     pos += bytes.write(lines[k]!, pos, 'utf8');
     bytes[pos++] = 0x0a;
   }
-  offs[to - from] = pos;
-  return { bytes, offs, shift: -from };
+  offs[to + shift] = pos;
+  return pos;
 }
 
 /** Lines per native call (its answers for a block fit a buffer reused from block to block). */
@@ -673,6 +682,8 @@ export class SharedEreSet {
   // The native matcher's answers for the current block.
   private starts = new Uint32Array(NATIVE_BLOCK + 1);
   private out = new Int32Array(0);
+  // The native matcher's buffers for a line matched alone.
+  private single: { buf: Uint8Array; readonly offs: Uint32Array; readonly starts: Uint32Array; readonly out: Int32Array } | undefined;
 
   /** Why the native matcher stopped answering mid-run, if it did. */
   problem: string | undefined;
@@ -747,6 +758,12 @@ export class SharedEreSet {
     if (this.scratch.length < line.length * 3) this.scratch = new Uint8Array(line.length * 3);
     const { written } = SharedEreSet.encoder.encodeInto(line, this.scratch);
     return this.scratch.subarray(0, written);
+  }
+
+  /** Whether the native matcher answers for this set (it is built and took the patterns). */
+  get usesNative(): boolean {
+    this.freeze();
+    return this.native !== null && this.native !== undefined;
   }
 
   /** Builds the automata now (else the first match does); no pattern may be added afterwards. */
@@ -832,15 +849,14 @@ export class SharedEreSet {
     if (this.native === undefined) this.freeze();
     const native = this.native;
     if (native !== null && native !== undefined) {
-      // One line through the native matcher (lines outside a run: check, classify).
-      const offs = Uint32Array.of(0, bytes.length + 1);
-      const total = this.srcs.length + this.supersets.length;
-      const out = new Int32Array(total);
-      const starts = new Uint32Array(2);
-      const buf = new Uint8Array(bytes.length + 1);
-      buf.set(bytes);
-      native.batch.match(native.set, buf, offs, 0, 1, starts, out);
-      return Array.from(out.subarray(0, starts[1]!));
+      // One line through the native matcher (lines outside a run: check, classify), in buffers of
+      // its own (a block's answers may still be in use), grown as needed and kept.
+      const one = (this.single ??= { buf: new Uint8Array(4096), offs: new Uint32Array(2), starts: new Uint32Array(2), out: new Int32Array(this.srcs.length + this.supersets.length) });
+      if (one.buf.length < bytes.length + 1) one.buf = new Uint8Array(bytes.length + 1);
+      one.buf.set(bytes);
+      one.offs[1] = bytes.length + 1;
+      native.batch.match(native.set, one.buf, one.offs, 0, 1, one.starts, one.out);
+      return Array.from(one.out.subarray(0, one.starts[1]!));
     }
     const sets = (this.sets ??= this.build());
     const first = sets[0];
