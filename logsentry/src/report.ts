@@ -205,6 +205,13 @@ function capBody(body: string, maxSize: number, size: (s: string) => number): { 
   return { body: head + cutNotice(maxSize, cut.lines, cut.bytes), cut };
 }
 
+/** The most severe kind among `sections` (unusual when there are none). */
+function mostSevere(sections: readonly { readonly kind: SectionKind }[]): SectionKind {
+  let level: SectionKind = 'unusual';
+  for (const s of sections) if (SEVERITY[s.kind] < SEVERITY[level]) level = s.kind;
+  return level;
+}
+
 /**
  * Renders one run's report as logcheck 1.4 would: returns null when no section has a line (logcheck
  * sends no mail then), else the subject `[tag ][Reboot: ]<host> <date> <word of the most severe level>`
@@ -219,8 +226,7 @@ export function renderReport(input: ReportInput): RenderedReport | null {
   const form = input.bytes === true ? BYTES_FORM : TEXT_FORM;
   const present = input.sections.filter((s) => s.lines.length > 0);
   if (present.length === 0) return null;
-  let level: SectionKind = 'unusual';
-  for (const s of present) if (SEVERITY[s.kind] < SEVERITY[level]) level = s.kind;
+  const level = mostSevere(present);
 
   let body = '';
   for (const n of input.notices ?? []) body += `${form.text(n)}\n`;
@@ -334,8 +340,7 @@ export function renderPsionicReport(input: PsionicReportInput): RenderedReport |
   const form = input.bytes === true ? BYTES_FORM : TEXT_FORM;
   const present = input.sections.filter((s) => s.lines.length > 0);
   if (present.length === 0) return null;
-  let level: SectionKind = 'unusual';
-  for (const s of present) if (SEVERITY[s.kind] < SEVERITY[level]) level = s.kind;
+  const level = mostSevere(present);
 
   let body = '';
   const notices = input.notices ?? [];
