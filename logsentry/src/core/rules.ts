@@ -568,31 +568,19 @@ export class RuleSet {
       for (let k = from; k < to; k++) one(k);
       return;
     }
-    // Runs of equal lines are matched once: the set is asked for the first line of each run only.
     // Without `enc`, the lines are encoded a block at a time into one reused buffer.
     const step = enc === undefined ? 65536 : to - from;
     let buf: { bytes: Buffer; offs: Uint32Array } | undefined;
     for (let b = from; b < to; b += step) {
       const e = Math.min(to, b + step);
-      let lb: LineBytes;
-      if (enc === undefined) lb = buf = encodeLines(lines, b, e, buf);
-      else lb = enc;
-      let k0 = b;
-      const runEnd = (k: number): number => {
-        let j = k + 1;
-        while (j < e && lines[j] === lines[k]) j++;
-        return j;
-      };
-      // Adjacent duplicates are rare in a log (a timestamp differs); when present they share the answer.
+      const lb: LineBytes = enc ?? (buf = encodeLines(lines, b, e, buf));
+      // A line equal to the one before it (rare: a timestamp differs) takes that line's decision
+      // without the rule logic; the set answers it anyway, as part of its block.
       shared.primeEach(lines, b, e, lb, (k) => {
-        if (k < k0) return;
-        one(k);
-        const j = runEnd(k);
-        for (let i = k + 1; i < j; i++) {
-          flags[i] = flags[k]!;
-          hits(i, lastA, lastV);
-        }
-        k0 = j;
+        if (k > from && lines[k] === lines[k - 1]) {
+          flags[k] = flags[k - 1]!;
+          hits(k, lastA, lastV);
+        } else one(k);
       });
     }
   }
