@@ -171,3 +171,40 @@ test('one-pass report: sections, order, duplicates and the cracking filter as lo
     events,
   ].join(''));
 });
+
+test('a line raised by several rule files is in each of their sections, also past the 254th file of a directory', () => {
+  const sec = (title: string, lines: readonly string[]): string => {
+    let rule = '';
+    for (let k = 0; k < title.length; k++) rule += k % 2 === 0 ? '=' : '-';
+    return `${title}\n${rule}\n${lines.map((l) => `${l}\n`).join('')}\n`;
+  };
+  // 300 cracking.d files f000..f299, file fNNN raising `tag NNN`; violations.d: two files share a line.
+  const cracking = Array.from({ length: 300 }, (_, i) => ({ name: `f${String(i).padStart(3, '0')}`, text: `tag ${String(i).padStart(3, '0')}( |$)\n` }));
+  cracking.push({ name: 'g-both', text: 'tag 007 and 280\n' });
+  const tree = {
+    layout: 'debian' as const,
+    cracking,
+    violations: [
+      { name: 'a', text: 'shared\nonly-a\n' },
+      { name: 'b', text: 'shared\n' },
+    ],
+    ignore: { server: [] },
+  };
+  const rules = compileRules(tree, { level: 'server', supportCrackingIgnore: false });
+  assert.deepEqual(rules.problems, []);
+  const input = [
+    'Nov 21 10:00:04 h x: tag 280',
+    'Nov 21 10:00:01 h x: tag 007 and 280',
+    'Nov 21 10:00:03 h x: shared',
+    'Nov 21 10:00:00 h x: tag 280 again',
+    'Nov 21 10:00:02 h x: only-a',
+    'Nov 21 10:00:05 h x: tag 007',
+  ];
+  assert.equal(renderReport(rules.buildReport(input, false)), [
+    sec('Security Alerts for f007', ['Nov 21 10:00:01 h x: tag 007 and 280', 'Nov 21 10:00:05 h x: tag 007']),
+    sec('Security Alerts for f280', ['Nov 21 10:00:00 h x: tag 280 again', 'Nov 21 10:00:04 h x: tag 280']),
+    sec('Security Alerts for g-both', ['Nov 21 10:00:01 h x: tag 007 and 280']),
+    sec('Security Events for a', ['Nov 21 10:00:02 h x: only-a', 'Nov 21 10:00:03 h x: shared']),
+    sec('Security Events for b', ['Nov 21 10:00:03 h x: shared']),
+  ].join(''));
+});
