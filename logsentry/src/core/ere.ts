@@ -882,6 +882,16 @@ export class SharedEreSet {
     return lo < this.lastTo && m[lo]! < to;
   }
 
+  /**
+   * Where the answer for the line just primed ({@link primeEach}, {@link prime}) lies against the
+   * index range [from, to): 0 when no pattern matched at all, 1 when every match is inside it, 2
+   * when some match is outside.
+   */
+  primedWithin(from: number, to: number): 0 | 1 | 2 {
+    if (this.lastTo === this.lastFrom) return 0;
+    return this.lastBuf[this.lastFrom]! >= from && this.lastBuf[this.lastTo - 1]! < to ? 1 : 2;
+  }
+
   /** Whether the superset with handle `h` (from {@link addSuperset}) matches `line`. */
   supersetMatches(line: string, h: number): boolean {
     const at = this.srcs.length + h;

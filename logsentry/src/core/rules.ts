@@ -429,6 +429,22 @@ export class RuleSet {
     this.titles = titles;
   }
 
+  private ignoreIndexes: readonly [number, number] | undefined;
+
+  /**
+   * [from, to) of the ignore directory's exact patterns in the common set (files are compiled one
+   * after another, so they are contiguous), or an empty range when there are none or they are not.
+   */
+  private ignoreRange(): readonly [number, number] {
+    if (this.ignoreIndexes !== undefined) return this.ignoreIndexes;
+    const r = this.rules;
+    const ranges = (r.layout === 'debian' ? (r.ignore?.files ?? []) : [])
+      .map((f) => f.list.sharedRange)
+      .filter((x): x is readonly [number, number] => x !== undefined && x[1] > x[0]);
+    const contiguous = ranges.length > 0 && ranges.every((x, k) => k === 0 || x[0] === ranges[k - 1]![1]);
+    return (this.ignoreIndexes = contiguous ? [ranges[0]![0], ranges[ranges.length - 1]![1]] : [0, 0]);
+  }
+
   /** 'debian' or 'psionic'. */
   get layout(): 'debian' | 'psionic' {
     return this.rules.layout;
@@ -568,6 +584,10 @@ export class RuleSet {
       for (let k = from; k < to; k++) one(k);
       return;
     }
+    // Most lines need no rule logic: a line no pattern matched is a System Event, and a line only
+    // the ignore directory's exact patterns matched is dropped (no raise file's exact pattern or
+    // superset matched it, and supersets lie outside that range).
+    const ign = this.ignoreRange();
     // Without `enc`, the lines are encoded a block at a time into one reused buffer.
     const step = enc === undefined ? 65536 : to - from;
     let buf: { bytes: Buffer; offs: Uint32Array } | undefined;
@@ -580,7 +600,16 @@ export class RuleSet {
         if (k > from && lines[k] === lines[k - 1]) {
           flags[k] = flags[k - 1]!;
           hits(k, lastA, lastV);
-        } else one(k);
+          return;
+        }
+        const w = shared.primedWithin(ign[0], ign[1]);
+        if (w === 2) {
+          one(k);
+          return;
+        }
+        flags[k] = w === 0 ? DECIDE_KEEP : 0;
+        lastA = NO_FILES;
+        lastV = NO_FILES;
       });
     }
   }
