@@ -208,3 +208,15 @@ test('a line raised by several rule files is in each of their sections, also pas
     sec('Security Events for b', ['Nov 21 10:00:03 h x: shared']),
   ].join(''));
 });
+
+test('a rule RE2 refuses (compiled together first, then alone to find it) is reported with its file and line; the rest of its file applies', () => {
+  const tree = { layout: 'debian' as const, ignore: { server: [{ name: 'x', text: 'ok\n(a{1000}){1000}\nfine\n' }] } };
+  const rules = compileRules(tree, { level: 'server', supportCrackingIgnore: false });
+  assert.deepEqual(
+    rules.problems.map((p) => `${p.file}:${p.line}`),
+    ['ignore.d.server/x:2'],
+  );
+  assert.equal(rules.classify('fine').verdict, 'ignored');
+  assert.equal(rules.classify('ok').verdict, 'ignored');
+  assert.equal(rules.classify('aaa').verdict, 'unusual');
+});
