@@ -85,6 +85,12 @@ export const logsentrySchema = s.object({
       default: true,
       doc: 'Rewrite RFC 3339 timestamps (rsyslog high precision) to the traditional "Mmm dd hh:mm:ss" before matching, so rules written for that form still match (Debian bug 1023755).',
     }),
+    batch_bytes: s.integer({
+      default: 64 * 1024 * 1024,
+      min: 4096,
+      max: 1024 * 1024 * 1024,
+      doc: 'Most new bytes read from one log for one report (no logcheck key: logcheck reads the whole backlog at once): a bigger backlog is reported in several reports one after another, each read, reported and committed before the next, so memory stays bounded.',
+    }),
   }),
   mail: s.object({
     to: s.list(s.string({ pattern: MAIL_ADDRESS, patternHint: 'a mail address or local user name' }), {

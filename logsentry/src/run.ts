@@ -11,7 +11,8 @@
  * Log lines travel as bytes end to end, as in logcheck: read as byte strings (inputs), matched as
  * such (rules core), rendered in the report's bytes mode, printed (`-o`) and mailed as those bytes.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, FileStateError, type Lock } from '@trisentry/shared';
 import type { LogsentryConfig } from './config.js';
@@ -59,6 +60,32 @@ function readOptional(path: string): string | undefined {
 }
 
 /**
+ * For `-t`: a private copy of the state directory's files (offsets, fingerprints, the journal cursor
+ * and its logcheck stamp, with their times, which the journal's first-run `--since` reads). A run
+ * whose backlog is read in several batches advances the copy from batch to batch, so `-t` goes on
+ * through the whole backlog (reading the real directory again would repeat the first batch forever)
+ * and leaves the real state as it was.
+ */
+function scratchState(stateDir: string): string {
+  const scratch = mkdtempSync(join(tmpdir(), 'logsentry-t-'));
+  let names: string[] = [];
+  try {
+    names = readdirSync(stateDir);
+  } catch {
+    // No state yet: a first run, read from the start.
+  }
+  for (const name of names) {
+    const from = join(stateDir, name);
+    const st = statSync(from, { throwIfNoEntry: false });
+    if (st === undefined || !st.isFile()) continue;
+    const to = join(scratch, name);
+    copyFileSync(from, to);
+    utimesSync(to, st.atime, st.mtime);
+  }
+  return scratch;
+}
+
+/**
  * Runs once. Throws UnavailableError when another run holds the lock, MailError (LS_SMTP_*) when
  * mail fails (the report stays spooled; offsets have advanced, so nothing is read twice), and the
  * input and config errors of the layers below.
@@ -78,6 +105,7 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
     const mailer = opts.stdout ? undefined : createMailer(cfg.mail, { host, ...(password !== undefined ? { password } : {}) });
     let delivered = 0;
     let pool: MatchPool | undefined;
+    let readState = cfg.state_dir;
     try {
       // Earlier runs' reports first, in order: the administrator gets them before newer ones.
       if (mailer !== undefined && !opts.test) delivered += (await deliverSpooled(spoolDir, (r) => mailer.send(r))).delivered.length;
@@ -99,8 +127,11 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
 
       let lines = 0;
       let subject: string | undefined;
+      readState = opts.test ? scratchState(cfg.state_dir) : cfg.state_dir;
       for (;;) {
-        const input = await readInputs({ files: lists.files, journal, normalizeTimestamps: cfg.inputs.normalize_timestamps }, cfg.state_dir, now.getTime());
+        const input = await readInputs({ files: lists.files, journal, normalizeTimestamps: cfg.inputs.normalize_timestamps }, readState, now.getTime(), {
+          file: { maxBytes: cfg.inputs.batch_bytes },
+        });
         lines += input.lines.length;
         // logtail's warnings reach logcheck among the log lines; so do ours.
         const texts = [...input.warnings, ...input.lines.map((l) => l.text)];
@@ -150,8 +181,11 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
           delivered += (await deliverSpooled(spoolDir, (r) => mailer!.send(r))).delivered.length;
         } else if (!opts.test) input.commit();
         if (!input.more) return { lines, subject, delivered, ruleProblems };
+        // -t: the next batch starts where this one ended, in the scratch copy only.
+        if (opts.test) input.commit();
       }
     } finally {
+      if (readState !== cfg.state_dir) rmSync(readState, { recursive: true, force: true });
       mailer?.close();
       await pool?.close();
     }

@@ -184,3 +184,49 @@ test('-t reports without advancing; -o prints instead of mailing; a held lock ma
   rmSync(join(dir, 'lock'));
   assert.match((await run('-o')).out, /waits for the lock/, 'nothing was lost to the locked run');
 });
+
+test('-t over a backlog bigger than one batch goes through it all, every line once, and ends; the state is left as it was', async () => {
+  // A config whose batches are 4 KB: the backlog below is about 30 of them.
+  const cfg = join(dir, 'small-batches.yaml');
+  const fsSync = await import('node:fs');
+  const base = fsSync.readFileSync(join(dir, 'logsentry.yaml'), 'utf8');
+  writeFileSync(cfg, base.replace('  journal: "off"\n', '  journal: "off"\n  batch_bytes: 4096\n'));
+  // Every state file with its content (none at all when the directory is not there yet).
+  const stateFiles = (): string[] => {
+    const st = join(dir, 'state');
+    const { existsSync, readFileSync, statSync } = fsSync;
+    if (!existsSync(st)) return [];
+    return readdirSync(st)
+      .sort()
+      .map((n) => (statSync(join(st, n)).isFile() ? `${n}: ${readFileSync(join(st, n), 'latin1')}` : `${n}/`));
+  };
+  const stateBefore = stateFiles();
+  const sent = Array.from({ length: 2000 }, (_, i) => `Nov 21 15:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')} testhost kernel: backlog line ${i}`);
+  appendFileSync(LOG(), `${sent.join('\n')}\n`);
+  const runWith = (...args: string[]): Promise<{ status: number | null; out: string; err: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [CLI, '-c', cfg, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      child.on('close', (status) => resolve({ status, out, err }));
+    });
+  const count = (out: string): Map<string, number> => {
+    const m = new Map<string, number>();
+    for (const l of out.split('\n')) if (l.includes('backlog line')) m.set(l, (m.get(l) ?? 0) + 1);
+    return m;
+  };
+  const t = await runWith('-o', '-t');
+  assert.equal(t.status, 0, t.err);
+  const seen = count(t.out);
+  assert.equal(seen.size, sent.length, 'every backlog line reported');
+  assert.ok([...seen.values()].every((c) => c === 1), 'none twice');
+  assert.ok(t.out.split('System Events\n').length - 1 > 1, 'in several reports (batches)');
+  assert.deepEqual(stateFiles(), stateBefore, '-t wrote nothing into the state directory');
+  // A real run then reports the same backlog, once, and advances.
+  const r = await runWith('-o');
+  assert.equal(r.status, 0, r.err);
+  assert.deepEqual(count(r.out), seen);
+  assert.equal((await runWith('-o')).out, '', 'advanced');
+});

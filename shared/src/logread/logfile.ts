@@ -352,7 +352,8 @@ async function findRotated(gens: readonly Generation[], state: LogOffset, fp: Fi
  */
 export async function readNew(path: string, stateDir: string, opts: ReadNewOptions = {}): Promise<LogRead> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
-  const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK;
+  // A batch smaller than a read is not overshot by a whole read.
+  const chunkBytes = Math.min(opts.chunkBytes ?? DEFAULT_CHUNK, maxBytes);
   const encoding = opts.encoding ?? 'utf8';
   const offsetFile = join(stateDir, offsetFileName(path));
   const fpFile = join(stateDir, fingerprintFileName(path));
