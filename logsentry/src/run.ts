@@ -14,7 +14,7 @@
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, FileStateError, type Lock } from '@trisentry/shared';
+import { acquireLock, FileStateError, pendingBytes, type Lock } from '@trisentry/shared';
 import type { LogsentryConfig } from './config.js';
 import { readInputs, readLogLists } from './inputs/index.js';
 import { readRuleTree } from './rules-loader.js';
@@ -53,6 +53,9 @@ export interface RunResult {
   /** Rules that could not be compiled, `file:line: message`. */
   readonly ruleProblems: readonly string[];
 }
+
+/** A syslog line's usual length with its newline, for guessing a batch's lines from its bytes. */
+const TYPICAL_LINE_BYTES = 100;
 
 // header.txt/footer.txt as byte strings: logcheck `cat`s them into the report as they are.
 function readOptional(path: string): string | undefined {
@@ -115,10 +118,13 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
       const tree = readRuleTree(cfg.rules.dir, cfg.rules.layout);
       const ruleOpts: RuleOptions = { level: cfg.report.level, supportCrackingIgnore: cfg.rules.support_cracking_ignore };
       const titles: Titles = { attack: cfg.report.subject.attack, security: cfg.report.subject.security, events: cfg.report.subject.events };
-      const rules = compileRules(tree, ruleOpts, titles);
-      // Worker threads only for a big batch (a backlog, a first run): they compile the tree while
-      // this thread encodes and sorts the lines.
+      // Worker threads only for a big batch (a backlog, a first run). When the files' new bytes
+      // promise one, they start now, so their compiling overlaps this thread's compiling and
+      // reading; otherwise once the lines are read (the journal's are not known before).
       const threads = cfg.rules.threads === 'auto' ? 'auto' : Number(cfg.rules.threads);
+      const pending = lists.files.reduce((sum, f) => sum + Math.min(pendingBytes(f, cfg.state_dir), cfg.inputs.batch_bytes), 0);
+      pool = poolFor(tree, ruleOpts, titles, Math.floor(pending / TYPICAL_LINE_BYTES), threads);
+      const rules = compileRules(tree, ruleOpts, titles);
       const ruleProblems = rules.problems.map((p) => `${p.file}:${p.line}: ${p.message}`);
       // Psionic 1.1's subject: `hostname` as it prints (short, usually) and `date +%m/%d/%y:%H.%M`,
       // unless the administrator set a host name or a date format of their own.

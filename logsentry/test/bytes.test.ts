@@ -16,10 +16,10 @@ import { SMTPServer } from 'smtp-server';
 import { loadConfig } from '../src/cli.js';
 import { dropJournalDuplicates, parseJournalJson, readNew, renderJournalEntry } from '../src/inputs/index.js';
 import { createMailer, MailError } from '../src/mail.js';
-import { escapeControlBytes, renderPsionicReport, renderReport, underline } from '../src/report.js';
+import { escapeControlByteLines, escapeControlBytes, renderPsionicReport, renderReport, underline } from '../src/report.js';
 import { runOnce } from '../src/run.js';
 import { pendingSpooled, spoolDirOf } from '../src/spool.js';
-import { REF, runLogcheck, type Case } from './logcheck-ref.js';
+import { prng, REF, runLogcheck, type Case } from './logcheck-ref.js';
 
 const CLI = fileURLToPath(new URL('../../bin/logsentry.js', import.meta.url));
 
@@ -446,4 +446,26 @@ test('readNew: encoding latin1 gives byte strings, across a rotation too; the de
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a section escaped at once equals every line escaped alone (controls, DEL, C1 in UTF-8, a lone or final 0xC2, a newline inside a line)', () => {
+  const rnd = prng(77);
+  // Bytes weighted toward the ones that matter: controls, DEL, 0xC2, C1 continuation bytes, tab.
+  const special = [0x00, 0x01, 0x08, 0x09, 0x0b, 0x1b, 0x1f, 0x7f, 0xc2, 0x80, 0x85, 0x9f, 0xa0, 0xc3, 0xa9, 0xff];
+  const line = (): string => {
+    const n = Math.floor(rnd() * 12);
+    let s = '';
+    for (let i = 0; i < n; i++) s += String.fromCharCode(rnd() < 0.5 ? special[Math.floor(rnd() * special.length)]! : 0x20 + Math.floor(rnd() * 95));
+    return s;
+  };
+  for (let round = 0; round < 300; round++) {
+    const lines = Array.from({ length: 1 + Math.floor(rnd() * 20) }, line);
+    if (round % 50 === 0) lines.push('ends with \xc2');
+    if (round % 60 === 0) lines.push('a\nb');
+    const want = lines.map((l) => `${escapeControlBytes(l)}\n`).join('');
+    assert.equal(escapeControlByteLines(lines), want, JSON.stringify(lines));
+  }
+  assert.equal(escapeControlByteLines([]), '');
+  // A 0xC2 ending a line never pairs with the next line's first byte.
+  assert.equal(escapeControlByteLines(['x\xc2', '\x85y']), 'x\xc2\n\x85y\n');
 });

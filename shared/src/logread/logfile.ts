@@ -342,6 +342,19 @@ async function findRotated(gens: readonly Generation[], state: LogOffset, fp: Fi
 }
 
 /**
+ * About how many bytes the next {@link readNew} of `path` will read: the file's size past the stored
+ * offset, or all of it when the inode changed (the rotated rest is not counted). 0 for a file that
+ * cannot be read. An estimate for sizing work before reading (a run starting worker threads).
+ */
+export function pendingBytes(path: string, stateDir: string): number {
+  const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+  if (st === undefined) return 0;
+  const state = readOffsetFile(join(stateDir, offsetFileName(path)));
+  const size = Number(st.size);
+  return state.inode === st.ino.toString() && state.offset <= size ? size - state.offset : size;
+}
+
+/**
  * Reads the complete lines `path` gained since the place stored in `stateDir` (see the module
  * comment for the state format). Rotation (a new inode) reads the rest of the rotated file, then any
  * later generations, then the new file from its start; a file smaller than the stored offset is read
