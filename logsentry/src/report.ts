@@ -122,29 +122,36 @@ export function escapeControlBytes(bytes: string): string {
  */
 export function escapeControlByteLines(lines: readonly string[]): string {
   let total = 0;
-  for (const l of lines) {
-    // A newline inside a line must become #012, which the scan cannot tell from the separators.
-    if (l.includes('\n')) return lines.map((x) => `${escapeControlBytes(x)}\n`).join('');
-    total += l.length + 1;
-  }
+  for (const l of lines) total += l.length + 1;
   const buf = Buffer.allocUnsafe(total);
+  // Buffer's own latin1Write (what write(s, pos, 'latin1') ends in, without its argument checks per
+  // line), and the scan over a plain Uint8Array view (indexing the Buffer subclass was slower).
+  const raw = buf as Buffer & { latin1Write(s: string, at: number): number };
   let pos = 0;
   for (const l of lines) {
-    pos += buf.write(l, pos, 'latin1');
+    pos += raw.latin1Write(l, pos);
     buf[pos++] = 0x0a;
   }
+  const u = new Uint8Array(buf.buffer, buf.byteOffset, total);
   // Where each escape goes: the byte offset, how many bytes it replaces, and the value it prints.
   const at: number[] = [];
+  let newlines = 0;
   for (let i = 0; i < total; i++) {
-    const c = buf[i]!;
-    if (c >= 0x20 ? c !== 0x7f && c !== 0xc2 : c === 0x09 || c === 0x0a) continue;
+    const c = u[i]!;
+    if (c >= 0x20 ? c !== 0x7f && c !== 0xc2 : c === 0x09) continue;
+    if (c === 0x0a) {
+      newlines++;
+      continue;
+    }
     if (c === 0xc2) {
-      const d = i + 1 < total ? buf[i + 1]! : 0;
+      const d = i + 1 < total ? u[i + 1]! : 0;
       if (d < 0x80 || d > 0x9f) continue;
       at.push(i, 2, d);
       i++;
     } else at.push(i, 1, c);
   }
+  // A newline inside a line must become #012, which the scan cannot tell from the separators.
+  if (newlines !== lines.length) return lines.map((x) => `${escapeControlBytes(x)}\n`).join('');
   if (at.length === 0) return buf.toString('latin1', 0, total);
   let size = total;
   for (let q = 0; q < at.length; q += 3) size += 4 - at[q + 1]!;
