@@ -138,9 +138,9 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
         const input = await readInputs({ files: lists.files, journal, normalizeTimestamps: cfg.inputs.normalize_timestamps }, readState, now.getTime(), {
           file: { maxBytes: cfg.inputs.batch_bytes },
         });
-        lines += input.lines.length;
+        lines += input.texts.length;
         // logtail's warnings reach logcheck among the log lines; so do ours.
-        const texts = [...input.warnings, ...input.lines.map((l) => l.text)];
+        const texts = input.warnings.length === 0 ? input.texts : [...input.warnings, ...input.texts];
         pool ??= poolFor(tree, ruleOpts, titles, texts.length, threads);
         const report = pool === undefined ? rules.buildReport(texts, cfg.report.sort_unique) : await pool.buildReport(rules, texts, cfg.report.sort_unique);
         const errors = [

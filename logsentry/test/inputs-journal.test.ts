@@ -91,9 +91,9 @@ test('journal by cursor: nothing repeated, nothing missed; no commit keeps the c
     const iso = new Date(e.time).toISOString().replace('Z', '+00:00');
     writeFileSync(syslog, `${iso} ${e.host} ${e.ident}[${e.pid}]: ${e.message}\n`);
     const all = await readInputs({ files: [syslog], journal: true, normalizeTimestamps: true }, state, Date.now(), { journal: opts });
-    const mentions = all.lines.filter((l) => l.text.endsWith('third message'));
-    assert.equal(mentions.length, 1, JSON.stringify(all.lines));
-    assert.equal(mentions[0]!.source, syslog);
+    const mentions = all.texts.flatMap((t, k) => (t.endsWith('third message') ? [all.sources.find((s) => k >= s.from && k < s.to)!.source] : []));
+    assert.equal(mentions.length, 1, JSON.stringify(all.texts));
+    assert.equal(mentions[0], syslog);
     all.commit();
     assert.notEqual(readFileSync(join(state, CURSOR_FILE), 'utf8'), cursor);
     const r4 = await readJournal(state, opts);

@@ -40,12 +40,12 @@ export {
 } from '@trisentry/shared';
 export { normalizeTimestamp, eventKey, dropJournalDuplicates } from './lines.js';
 
-/** One line for the rules: where it came from and its text (normalised when asked). */
-export interface InputLine {
+/** Where a stretch of {@link InputsRead.texts} came from: texts[from, to) of one source. */
+export interface InputSource {
   /** The log file's path, or `journal`. */
   readonly source: string;
-  /** The line as a byte string (one char per byte). */
-  readonly text: string;
+  readonly from: number;
+  readonly to: number;
 }
 
 /** Unicode text as the byte string of its UTF-8 encoding (what a file holding that text reads as in latin1). */
@@ -63,7 +63,10 @@ export interface InputPlan {
 
 /** All new lines of one run. */
 export interface InputsRead {
-  readonly lines: InputLine[];
+  /** Every new line for the rules, as byte strings (normalised when asked): files in plan order, then the journal. */
+  readonly texts: string[];
+  /** Which source each stretch of `texts` came from, in order. (Parallel data, not an object per line: a run can read millions.) */
+  readonly sources: readonly InputSource[];
   /** Warnings for the report (tampering, unreadable files, first journal run), as byte strings. */
   readonly warnings: string[];
   /** Some file had more than `maxBytes` new: commit, then read again. */
@@ -92,22 +95,32 @@ export async function readInputs(
   // Both sides byte strings, so dropJournalDuplicates compares a file line with an entry byte for byte.
   if (plan.journal) journal = await readJournal(stateDir, { ...opts.journal, encoding });
   const norm = plan.normalizeTimestamps ? normalizeTimestamp : (s: string): string => s;
-  const lines: InputLine[] = [];
+  let texts: string[] = [];
+  const sources: InputSource[] = [];
   const warnings: string[] = [];
   for (const r of reads) {
     warnings.push(...r.warnings.map(toByteString));
-    for (const l of r.lines) lines.push({ source: r.path, text: norm(l) });
+    const from = texts.length;
+    // A single file (the usual big batch) is normalised in place, not copied.
+    if (reads.length === 1 && journal === undefined) {
+      for (let k = 0; k < r.lines.length; k++) r.lines[k] = norm(r.lines[k]!);
+      texts = r.lines;
+    } else for (const l of r.lines) texts.push(norm(l));
+    if (texts.length > from) sources.push({ source: r.path, from, to: texts.length });
   }
   if (journal !== undefined) {
     warnings.push(...journal.warnings.map(toByteString));
     const fileLines = reads.flatMap((r) => r.lines);
     const keep = new Set(dropJournalDuplicates(fileLines, journal.entries, now));
+    const from = texts.length;
     journal.entries.forEach((e, i) => {
-      if (keep.has(e)) lines.push({ source: 'journal', text: journal.lines[i]! });
+      if (keep.has(e)) texts.push(journal.lines[i]!);
     });
+    if (texts.length > from) sources.push({ source: 'journal', from, to: texts.length });
   }
   return {
-    lines,
+    texts,
+    sources,
     warnings,
     more: reads.some((r) => r.more),
     commit(): void {
