@@ -299,3 +299,32 @@ test('offset files are byte-identical to Debian logtail2\'s, and each reads the 
     s.done();
   }
 });
+
+test('lines split across reads of any size decode as each line alone: UTF-8 (multibyte, invalid bytes) and latin1, empty lines, long lines', async () => {
+  const t = setup();
+  try {
+    let seed = 12345;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const pieces = [Buffer.from('é'), Buffer.from('中'), Buffer.from('😀'), Buffer.from([0xe9]), Buffer.from([0xe2, 0x82]), Buffer.from([0xc2, 0x85]), Buffer.from('ab '), Buffer.from('\t'), Buffer.from('\r')];
+    const lines: Buffer[] = [];
+    for (let k = 0; k < 400; k++) {
+      const parts: Buffer[] = [];
+      const n = k % 37 === 0 ? 0 : k % 53 === 0 ? 3000 : Math.floor(rnd() * 30);
+      for (let i = 0; i < n; i++) parts.push(pieces[Math.floor(rnd() * pieces.length)]!);
+      lines.push(Buffer.concat(parts));
+    }
+    const bytes = Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')]));
+    writeFileSync(t.log, Buffer.concat([bytes, Buffer.from('unterminated')]));
+    for (const encoding of ['utf8', 'latin1'] as const) {
+      const want = lines.map((l) => l.toString(encoding));
+      for (const chunkBytes of [1, 2, 3, 7, 64, 1000, 1 << 20]) {
+        rmSync(t.state, { recursive: true, force: true });
+        const r = await readNew(t.log, t.state, { chunkBytes, encoding });
+        assert.deepEqual(r.lines, want, `${encoding}, reads of ${chunkBytes}`);
+        assert.equal(r.more, false);
+      }
+    }
+  } finally {
+    t.done();
+  }
+});
