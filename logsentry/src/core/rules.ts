@@ -61,6 +61,12 @@ export interface RuleOptions {
   readonly supportCrackingIgnore: boolean;
   /** The locale logcheck's grep, sed and sort run under (utf8ctype.ts); absent: C, bytes. */
   readonly locale?: MatchLocale;
+  /**
+   * Rule file names in the order bash's glob lists them under the locale (the report's section
+   * order); absent: byte order, as in C and C.UTF-8. Under en_US.UTF-8 the adapter gets it from the
+   * system's sort (a name missing here goes after the listed ones).
+   */
+  readonly fileOrder?: readonly string[];
 }
 
 /** A rule that could not be compiled: it is left out and never matches. */
@@ -188,6 +194,15 @@ let sharedSet: SharedEreSet | undefined;
 let trustedCompile = false;
 // The UTF-8 locale's charset of the tree being compiled (undefined: C), set like sharedSet.
 let compileCharset: Utf8Charset | undefined;
+// The glob order of rule file names for the tree being compiled (RuleOptions.fileOrder), as ranks.
+let compileFileRank: ReadonlyMap<string, number> | undefined;
+
+/** The order of a cleaned directory's files: bash's glob order (byte order unless fileOrder says otherwise). */
+function globCompare(a: string, b: string): number {
+  if (compileFileRank === undefined) return byteCompare(a, b);
+  const n = compileFileRank.size;
+  return (compileFileRank.get(a) ?? n) - (compileFileRank.get(b) ?? n) || byteCompare(a, b);
+}
 
 function compileList(patterns: readonly string[], refs: readonly RuleRef[], problems: RuleProblem[] | undefined, ignoreCase: boolean, shared = true): EreList {
   const list = new EreList(patterns, ignoreCase, shared ? sharedSet : undefined, trustedCompile, compileCharset);
@@ -210,11 +225,11 @@ function cleanDir(sources: readonly { readonly dir: string; readonly files: Rule
     }
   }
   const files: CleanFile[] = [...merged.entries()]
-    .sort((a, b) => byteCompare(a[0], b[0]))
+    .sort((a, b) => globCompare(a[0], b[0]))
     .map(([name, m]) => ({ name, refs: m.refs, list: compileList(m.patterns, m.refs, problems, false) }));
   const allPatterns: string[] = [];
   const allRefs: RuleRef[] = [];
-  for (const [, m] of [...merged.entries()].sort((a, b) => byteCompare(a[0], b[0]))) {
+  for (const [, m] of [...merged.entries()].sort((a, b) => globCompare(a[0], b[0]))) {
     allPatterns.push(...m.patterns);
     allRefs.push(...m.refs);
   }
@@ -1005,6 +1020,7 @@ function keyEnd(l: string): number {
 export function compileRules(tree: RuleTreeInput, opts: RuleOptions, titles: Titles = DEFAULT_TITLES, trusted = false): RuleSet {
   compileCharset = opts.locale === undefined || opts.locale === 'C' ? undefined : Utf8Charset.forRules(opts.locale, treeTexts(tree));
   sharedSet = new SharedEreSet('u', true, compileCharset);
+  compileFileRank = opts.fileOrder === undefined ? undefined : new Map(opts.fileOrder.map((name, k) => [name, k]));
   trustedCompile = trusted;
   try {
     const rules = compileRulesInto(tree, opts, titles);
@@ -1018,6 +1034,7 @@ export function compileRules(tree: RuleTreeInput, opts: RuleOptions, titles: Tit
     sharedSet = undefined;
     trustedCompile = false;
     compileCharset = undefined;
+    compileFileRank = undefined;
   }
   return compileRules(tree, opts, titles, false);
 }
