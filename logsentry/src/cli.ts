@@ -33,7 +33,7 @@ const VERSION = '0.1.0';
 const HELP = `usage: logsentry [-c CFG] [-d] [-h] [-H HOST] [-l LOG] [-L CFG] [-D DIR] [-m MAIL] [-o]
                  [-r DIR] [-s|-p|-w] [-R] [-S DIR] [-t] [-T] [-u] [-v] [--set KEY=VALUE]...
        logsentry --daemon [options]        run on the config's schedule (default hourly at :02)
-       logsentry check [-c CFG] [-r DIR] [-s|-p|-w] LOGFILE
+       logsentry check [-c CFG] [-r DIR] [-s|-p|-w] [--set KEY=VALUE]... LOGFILE
        logsentry check --rule RULEFILE LOGFILE
 
 Reads the system logs from where the last run stopped, drops what the rules call normal, and
@@ -211,6 +211,12 @@ async function check(argv: readonly string[], out: (bytes: string) => void): Pro
     else if (t === '-r') flags.push({ path: 'rules.dir', value: resolve(val()), origin: '-r' });
     else if (t === '-p' || t === '-s' || t === '-w') flags.push({ path: 'report.level', value: { '-p': 'paranoid', '-s': 'server', '-w': 'workstation' }[t], origin: t });
     else if (t === '--rule') ruleFile = resolve(val());
+    else if (t === '--set') {
+      const kv = val();
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--set needs KEY=VALUE, got ${JSON.stringify(kv)}`);
+      flags.push({ path: kv.slice(0, eq), value: kv.slice(eq + 1), origin: `--set ${kv.slice(0, eq)}` });
+    }
     else if (t.startsWith('-')) throw new UsageError(`unknown argument ${JSON.stringify(t)} for check`);
     else files.push(t);
   }

@@ -2,12 +2,19 @@
 // the system's sort under en_US.UTF-8 (the real sort, run as the run runs it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { ConfigErrors } from '@trisentry/shared';
 import { checkLocale, localeAvailable, resolveLocale, ruleFileOrder, systemSort } from '../src/locale.js';
 import { sortOrder } from '../src/core/rules.js';
 import { generateLog, mutateLog } from './logcheck-ref.js';
 
+const CLI = fileURLToPath(new URL('../../bin/logsentry.js', import.meta.url));
+const SHIPPED = fileURLToPath(new URL('../../../etc/logsentry.yaml', import.meta.url));
 const EN = localeAvailable('en_US.UTF-8') ? false : 'en_US.UTF-8 is not generated (scripts/setup: locales, localedef -i en_US -f UTF-8 en_US.UTF-8)';
 const SORT = spawnSync('sort', ['--version'], { env: { PATH: '/usr/bin:/bin' } }).status === 0 ? false : 'no sort(1) on this host';
 
@@ -81,4 +88,29 @@ test("systemSort under en_US.UTF-8: glibc's collation, bytes kept, sort -u mergi
   const tree = { layout: 'debian' as const, violations: [{ name: 'su-extra', text: '' }, { name: 'sudo', text: '' }, { name: 'Kernel', text: '' }, { name: 'apache', text: '' }, { name: 'x.dpkg-old', text: '' }], ignore: {} };
   assert.deepEqual(await ruleFileOrder(tree, 'en_US.UTF-8'), ['apache', 'Kernel', 'sudo', 'su-extra']);
   assert.deepEqual(await ruleFileOrder(tree, 'C.UTF-8'), ['Kernel', 'apache', 'su-extra', 'sudo']);
+});
+
+test('`logsentry check --set rules.locale=...` decides in that locale; auto warns on a locale it does not model', { skip: EN }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ls-locale-cli-'));
+  try {
+    for (const d of ['cracking.d', 'violations.d', 'violations.ignore.d', 'ignore.d.server']) mkdirSync(join(dir, d));
+    writeFileSync(join(dir, 'violations.d/su'), 'su\\[[0-9]+\\]: \\(to root\\) .*$\n');
+    writeFileSync(join(dir, 'violations.ignore.d/su'), 'su\\[[0-9]+\\]: \\(to root\\) [[:alnum:]]+ on pts/[0-9]+$\n');
+    const log = join(dir, 'log');
+    writeFileSync(log, Buffer.from('Nov 22 01:02:03 gw su[1]: (to root) jos\xc3\xa9 on pts/1\nNov 22 01:02:03 gw su[2]: (to root) m\xfcller on pts/1\n', 'latin1'));
+    const check = async (extra: string[], env: Record<string, string> = {}): Promise<{ verdicts: string[]; stderr: string }> => {
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, 'check', '-c', SHIPPED, '-r', dir, ...extra, log], { encoding: 'latin1', env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env } });
+      return { verdicts: stdout.split('\n').filter((l) => /^[a-z]+ +\S+\t/.test(l)).map((l) => l.split(' ')[0]!), stderr };
+    };
+    assert.deepEqual((await check([])).verdicts, ['violation', 'violation']);
+    // UTF-8: é is [[:alnum:]] (the ignore rule drops josé), the latin1 byte stops `.*$` (m\xfcller is no violation).
+    assert.deepEqual((await check(['--set', 'rules.locale=C.UTF-8'])).verdicts, ['ignored', 'unusual']);
+    const auto = await check(['--set', 'rules.locale=auto'], { LANG: 'de_DE.UTF-8' });
+    assert.deepEqual(auto.verdicts, ['ignored', 'unusual']);
+    assert.match(auto.stderr, /logsentry: warning: rules\.locale auto: LANG=de_DE\.UTF-8 is not a locale logsentry models; matching as en_US\.UTF-8/);
+    assert.deepEqual((await check(['--set', 'rules.locale=auto'], { LANG: 'C.UTF-8' })).verdicts, ['ignored', 'unusual']);
+    assert.deepEqual((await check(['--set', 'rules.locale=auto'])).verdicts, ['violation', 'violation']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
