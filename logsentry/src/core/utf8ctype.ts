@@ -38,13 +38,11 @@ import { RUNS, SIGNATURE_BITS, SIGNATURES } from './utf8ctype-data.js';
 /** The locales logsentry matches as: C (bytes), or grep/sed/sort under LC_ALL=C.UTF-8 or en_US.UTF-8. */
 export type MatchLocale = 'C' | 'C.UTF-8' | 'en_US.UTF-8';
 
-/** The values of {@link MatchLocale}. */
-export const MATCH_LOCALES: readonly MatchLocale[] = ['C', 'C.UTF-8', 'en_US.UTF-8'];
-
 /** Signature bit of a class or of an en_US range (`range:a-z`). */
 function bit(name: (typeof SIGNATURE_BITS)[number]): number {
   return 1 << SIGNATURE_BITS.indexOf(name);
 }
+// The twelve classes are the low bits (cntrl the last), en_US's ranges the ones above.
 const CTYPE_BITS = bit('cntrl') * 2 - 1;
 const SPACE = bit('space');
 const ALNUM = bit('alnum');
@@ -53,6 +51,7 @@ const ALNUM = bit('alnum');
 let sigNumbers: Uint8Array | undefined;
 function sigNumberTable(): Uint8Array {
   if (sigNumbers !== undefined) return sigNumbers;
+  if (SIGNATURES.length > 256) throw new Error('utf8ctype-data: more signatures than a byte numbers');
   const t = new Uint8Array(0x110000);
   let cp = 0x80;
   for (const run of RUNS.split(' ')) {
