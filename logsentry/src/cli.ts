@@ -22,8 +22,9 @@ import {
 import { logsentryConfigProblems, logsentrySchema, type LogsentryConfig } from './config.js';
 import { logcheckConfFlags } from './logcheckconf.js';
 import { runOnce, type RunOptions } from './run.js';
-import { loadRules } from './rules-loader.js';
-import { prepareLines } from './core/rules.js';
+import { readRuleTree } from './rules-loader.js';
+import { compileRules, prepareLines, trimLines } from './core/rules.js';
+import { preflightLocale, ruleFileOrder, systemSort, type ResolvedLocale } from './locale.js';
 
 const SHIPPED = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'etc', 'logsentry.yaml');
 const SYSTEM = ['/etc/trisentry/logsentry.yaml'];
@@ -32,7 +33,7 @@ const VERSION = '0.1.0';
 const HELP = `usage: logsentry [-c CFG] [-d] [-h] [-H HOST] [-l LOG] [-L CFG] [-D DIR] [-m MAIL] [-o]
                  [-r DIR] [-s|-p|-w] [-R] [-S DIR] [-t] [-T] [-u] [-v] [--set KEY=VALUE]...
        logsentry --daemon [options]        run on the config's schedule (default hourly at :02)
-       logsentry check [-c CFG] [-r DIR] [-s|-p|-w] LOGFILE
+       logsentry check [-c CFG] [-r DIR] [-s|-p|-w] [--set KEY=VALUE]... LOGFILE
        logsentry check --rule RULEFILE LOGFILE
 
 Reads the system logs from where the last run stopped, drops what the rules call normal, and
@@ -57,7 +58,9 @@ mails the rest as logcheck 1.4 does (same rules, same report, same flags).
  -T           accepted for compatibility (logsentry keeps no temporary directory)
  -u           enable syslog-summary style counting
  -v           print the version
- --set K=V    set any logsentry.yaml key (dotted), e.g. --set mail.transport=smtp
+ --set K=V    set any logsentry.yaml key (dotted), e.g. --set mail.transport=smtp, or
+              --set rules.locale=C.UTF-8 to match as logcheck does under a UTF-8 LANG
+              (C, C.UTF-8, en_US.UTF-8, auto: from LC_ALL/LC_CTYPE/LC_COLLATE/LANG)
  --foreground also write log lines to stderr (the trisentry supervisor passes it)
 
 check: prints every line of LOGFILE with its verdict (attack, violation, unusual, ignored) and the
@@ -176,6 +179,17 @@ export function loadConfig(configPath: string, flags: readonly ConfigFlag[]): Lo
   return loadCheckedConfig(logsentrySchema, path, logsentryConfigProblems, flags).config;
 }
 
+/** rules.locale resolved in this process's environment and checked against the host; a warning goes to `warn`. */
+function locale(cfg: LogsentryConfig, warn: (line: string) => void): ResolvedLocale {
+  const r = preflightLocale(cfg.rules.locale, process.env);
+  if (r.warning !== undefined) warn(r.warning);
+  return r;
+}
+
+const warnStderr = (line: string): void => {
+  process.stderr.write(`logsentry: warning: ${line}\n`);
+};
+
 // Unicode text (paths, our own words) as the byte string of its UTF-8 encoding.
 const bytesOf = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
 
@@ -197,16 +211,27 @@ async function check(argv: readonly string[], out: (bytes: string) => void): Pro
     else if (t === '-r') flags.push({ path: 'rules.dir', value: resolve(val()), origin: '-r' });
     else if (t === '-p' || t === '-s' || t === '-w') flags.push({ path: 'report.level', value: { '-p': 'paranoid', '-s': 'server', '-w': 'workstation' }[t], origin: t });
     else if (t === '--rule') ruleFile = resolve(val());
+    else if (t === '--set') {
+      const kv = val();
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--set needs KEY=VALUE, got ${JSON.stringify(kv)}`);
+      flags.push({ path: kv.slice(0, eq), value: kv.slice(eq + 1), origin: `--set ${kv.slice(0, eq)}` });
+    }
     else if (t.startsWith('-')) throw new UsageError(`unknown argument ${JSON.stringify(t)} for check`);
     else files.push(t);
   }
   if (files.length !== 1) throw new UsageError('check takes one LOGFILE');
   const cfg = loadConfig(configPath, flags);
-  const rules = loadRules(cfg.rules.dir, { layout: cfg.rules.layout, level: cfg.report.level, supportCrackingIgnore: cfg.rules.support_cracking_ignore });
+  const loc = locale(cfg, warnStderr).locale;
+  // Under en_US.UTF-8 the system's sort orders the lines and the rule files (as bash's glob).
+  const tree = readRuleTree(cfg.rules.dir, cfg.rules.layout);
+  const collate = loc === 'en_US.UTF-8' && tree.layout === 'debian';
+  const fileOrder = collate ? await ruleFileOrder(tree, loc) : undefined;
+  const rules = compileRules(tree, { level: cfg.report.level, supportCrackingIgnore: cfg.rules.support_cracking_ignore, locale: loc, ...(fileOrder === undefined ? {} : { fileOrder }) });
   for (const p of rules.problems) out(bytesOf(`rule left out: ${p.file}:${p.line}: ${p.message}\n`));
   const raw = readFileSync(files[0]!, 'latin1').split('\n').filter((l, i, a) => l !== '' || i < a.length - 1);
   // Psionic 1.1 neither sorted nor trimmed its input; logcheck 1.4 does both before matching.
-  const lines = rules.layout === 'psionic' ? raw : prepareLines(raw, false);
+  const lines = rules.layout === 'psionic' ? raw : collate ? trimLines(await systemSort(raw, loc, 'keys'), rules.trimLine) : prepareLines(raw, false, rules.trimLine);
   const counts = { attack: 0, violation: 0, unusual: 0, ignored: 0 };
   let matchedByRule = 0;
   for (const line of lines) {
@@ -235,9 +260,10 @@ function logger(foreground: boolean): Syslog {
 async function daemon(p: Parsed): Promise<number> {
   let cfg = loadConfig(p.config, p.flags);
   const log = logger(p.foreground);
+  let loc = locale(cfg, (w) => log.warning(`WARNING: ${w}`)).locale;
   const runNow = async (): Promise<void> => {
     try {
-      const r = await runOnce(cfg, p.run);
+      const r = await runOnce(cfg, { ...p.run, locale: loc });
       log.notice(`run done: ${r.lines} lines read, ${r.subject === undefined ? 'nothing to report' : `report "${r.subject}"`}, ${r.delivered} mailed`);
     } catch (e) {
       log.warning(`ERROR: run failed: ${(e as Error).message.split('\n').join('; ')}`);
@@ -252,8 +278,10 @@ async function daemon(p: Parsed): Promise<number> {
     },
     onReload: async () => {
       const next = loadConfig(p.config, p.flags);
+      const nextLoc = locale(next, (w) => log.warning(`WARNING: ${w}`)).locale;
       await task.destroy();
       cfg = next;
+      loc = nextLoc;
       task = cron.schedule(cfg.schedule, runNow, { noOverlap: true, name: 'logsentry' });
       log.notice(`configuration reloaded; schedule "${cfg.schedule}"`);
     },
@@ -280,7 +308,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (p.daemon) return await daemon(p);
     const cfg = loadConfig(p.config, p.flags);
-    const opts: RunOptions = { ...p.run, stdout: p.run.stdout || cfg.report.output === 'stdout' };
+    const opts: RunOptions = { ...p.run, stdout: p.run.stdout || cfg.report.output === 'stdout', locale: locale(cfg, warnStderr).locale };
     const r = await runOnce(cfg, opts);
     if (p.debug) process.stderr.write(`logsentry: ${r.lines} lines read; ${r.subject ?? 'nothing to report'}; ${r.delivered} mailed\n`);
     return EXIT.OK;

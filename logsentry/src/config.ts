@@ -60,6 +60,10 @@ export const logsentrySchema = s.object({
       doc: 'Rule tree layout: debian (cracking.d, violations.d, ignore.d.*), psionic (Logcheck 1.1\'s logcheck.hacking/.violations/.violations.ignore/.ignore), or auto (debian when cracking.d exists).',
     }),
     support_cracking_ignore: s.boolean({ default: false, doc: 'Apply cracking.ignore.d as exceptions to cracking.d (SUPPORT_CRACKING_IGNORE).' }),
+    locale: s.enumOf(['C', 'C.UTF-8', 'en_US.UTF-8', 'auto'] as const, {
+      default: 'C',
+      doc: "The locale logcheck's grep, sed and sort run under (no logcheck key: cron gives logcheck the system's LANG through pam_env). C: bytes. C.UTF-8: UTF-8 characters with glibc's classes (é is [[:alpha:]]; a byte that is not valid UTF-8 is matched by no `.` or bracket). en_US.UTF-8: also en_US's collation for [a-z] [A-Z] [a-f] [A-F], and the report sorted by the system's sort under it (the locale must be generated). auto: from LC_ALL, else LC_CTYPE/LC_COLLATE, else LANG of logsentry's own environment.",
+    }),
     threads: s.string({
       default: 'auto',
       pattern: /^(auto|[0-9]|[1-5][0-9]|6[0-4])$/,

@@ -201,18 +201,20 @@ export class MatchPool {
   }
 
   /**
-   * The same report as rules.buildReport(input, sortUnique), with the deciding shared among the
-   * workers and this thread. Small inputs, the Psionic layout and a pool without workers take the
-   * plain path.
+   * The same report as rules.buildReport(input, sortUnique, presorted), with the deciding shared
+   * among the workers and this thread. Small inputs, the Psionic layout and a pool without workers
+   * take the plain path.
    */
-  async buildReport(rules: RuleSet, input: readonly string[], sortUnique: boolean, minLines = POOL_MIN_LINES): Promise<Report> {
+  async buildReport(rules: RuleSet, input: readonly string[], sortUnique: boolean, minLines = POOL_MIN_LINES, presorted = false): Promise<Report> {
     if (this.onMessage !== undefined) throw new Error('MatchPool.buildReport: one run at a time');
     const live = this.workers.filter((w) => w.alive);
-    if (!rules.decides || live.length === 0 || input.length < minLines) return rules.buildReport(input, sortUnique);
-    const lines = sortUnique ? prepareLines(input, true) : trimLines(input);
+    if (!rules.decides || live.length === 0 || input.length < minLines) return rules.buildReport(input, sortUnique, presorted);
+    // (In a UTF-8 locale the shared memory holds the lines' own bytes: each thread decodes them and
+    // writes the matching text for its matcher itself, RuleSet.decide.)
+    const lines = sortUnique && !presorted ? prepareLines(input, true, rules.trimLine) : trimLines(input, rules.trimLine);
     const n = lines.length;
     const shared = SharedLines.alloc(lines);
-    if (shared === undefined) return rules.buildReport(input, sortUnique);
+    if (shared === undefined) return rules.buildReport(input, sortUnique, presorted);
     const { bytes, offs } = shared;
     const chunk = POOL_CHUNK;
     const chunks = Math.ceil(n / chunk);
@@ -274,7 +276,7 @@ export class MatchPool {
         if (to === n) break;
       }
       // The sort runs while the workers decide (its permutation is all assemble needs of it).
-      const order = sortUnique ? undefined : sortOrder(input);
+      const order = sortUnique || presorted ? undefined : sortOrder(input);
       for (;;) {
         const c = Atomics.add(counter, 0, 1);
         if (c >= chunks) break;

@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileRules, type RuleDirInput, type RuleSet, type RuleTreeInput, type ReportLevel, type Titles, DEFAULT_TITLES } from './core/rules.js';
+import type { MatchLocale } from './core/utf8ctype.js';
 
 /** Which layout a rules directory holds: `auto` is debian when `cracking.d` exists, else psionic. */
 export function detectLayout(dir: string, layout: 'auto' | 'debian' | 'psionic'): 'debian' | 'psionic' {
@@ -69,13 +70,17 @@ export function readRuleTree(dir: string, layout: 'auto' | 'debian' | 'psionic')
   };
 }
 
-/** Reads and compiles the rules under `dir` for one level (see compileRules for `problems`). */
+/**
+ * Reads and compiles the rules under `dir` for one level (see compileRules for `problems`), in the
+ * C locale unless `locale` says otherwise (with `fileOrder`, see RuleOptions).
+ */
 export function loadRules(
   dir: string,
-  opts: { readonly layout: 'auto' | 'debian' | 'psionic'; readonly level: ReportLevel; readonly supportCrackingIgnore: boolean },
+  opts: { readonly layout: 'auto' | 'debian' | 'psionic'; readonly level: ReportLevel; readonly supportCrackingIgnore: boolean; readonly locale?: MatchLocale; readonly fileOrder?: readonly string[] },
   titles: Titles = DEFAULT_TITLES,
 ): RuleSet {
-  return compileRules(readRuleTree(dir, opts.layout), { level: opts.level, supportCrackingIgnore: opts.supportCrackingIgnore }, titles);
+  const { layout, ...ruleOpts } = opts;
+  return compileRules(readRuleTree(dir, layout), ruleOpts, titles);
 }
 
 /** Splits a log file's bytes into lines as byte strings (latin1), without the final newline's empty line. */

@@ -25,6 +25,8 @@ import { formatSubjectDate, PSIONIC_DATE_FORMAT, renderPsionicReport, renderRepo
 import { DEFAULT_DATE_FORMAT } from './config.js';
 import { createMailer, readSmtpPassword, resolveHostName } from './mail.js';
 import { deliverSpooled, spool, spoolDirOf } from './spool.js';
+import { preflightLocale, ruleFileOrder, systemSort } from './locale.js';
+import type { MatchLocale } from './core/utf8ctype.js';
 
 /** Per-run choices from the command line. */
 export interface RunOptions {
@@ -40,6 +42,8 @@ export interface RunOptions {
   readonly write?: (bytes: Buffer) => void;
   /** The run's time (tests). */
   readonly now?: Date;
+  /** rules.locale as resolved and checked at start-up (see locale.ts); absent: resolved here from the environment. */
+  readonly locale?: MatchLocale;
 }
 
 /** What a run did. */
@@ -116,7 +120,11 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
       const lists = opts.logFile !== undefined ? { files: [opts.logFile], journal: false, problems: [] as string[] } : readLogLists(cfg.inputs.list_files, cfg.inputs.list_dirs, cfg.inputs.files);
       const journal = opts.logFile === undefined && (cfg.inputs.journal === 'on' || (cfg.inputs.journal === 'auto' && lists.journal));
       const tree = readRuleTree(cfg.rules.dir, cfg.rules.layout);
-      const ruleOpts: RuleOptions = { level: cfg.report.level, supportCrackingIgnore: cfg.rules.support_cracking_ignore };
+      const locale = opts.locale ?? preflightLocale(cfg.rules.locale, process.env).locale;
+      // Under en_US.UTF-8 the system's sort orders the lines and, as bash's glob does, the rule files.
+      const collate = locale === 'en_US.UTF-8' && tree.layout === 'debian';
+      const fileOrder = collate ? await ruleFileOrder(tree, locale) : undefined;
+      const ruleOpts: RuleOptions = { level: cfg.report.level, supportCrackingIgnore: cfg.rules.support_cracking_ignore, locale, ...(fileOrder === undefined ? {} : { fileOrder }) };
       const titles: Titles = { attack: cfg.report.subject.attack, security: cfg.report.subject.security, events: cfg.report.subject.events };
       // Worker threads only for a big batch (a backlog, a first run). When the files' new bytes
       // promise one, they start now, so their compiling overlaps this thread's compiling and
@@ -140,9 +148,10 @@ export async function runOnce(cfg: LogsentryConfig, opts: RunOptions): Promise<R
         });
         lines += input.texts.length;
         // logtail's warnings reach logcheck among the log lines; so do ours.
-        const texts = input.warnings.length === 0 ? input.texts : [...input.warnings, ...input.texts];
+        let texts = input.warnings.length === 0 ? input.texts : [...input.warnings, ...input.texts];
+        if (collate) texts = await systemSort(texts, locale, cfg.report.sort_unique ? 'unique' : 'keys');
         pool ??= poolFor(tree, ruleOpts, titles, texts.length, threads);
-        const report = pool === undefined ? rules.buildReport(texts, cfg.report.sort_unique) : await pool.buildReport(rules, texts, cfg.report.sort_unique);
+        const report = pool === undefined ? rules.buildReport(texts, cfg.report.sort_unique, collate) : await pool.buildReport(rules, texts, cfg.report.sort_unique, undefined, collate);
         const errors = [
           ...lists.problems.map((p) => `E: ${p}`),
           ...ruleProblems.map((p) => `E: rule left out: ${p}`),

@@ -56,6 +56,7 @@ test('the shipped logsentry.yaml loads and gives the documented defaults', () =>
   assert.equal(c.report.subject.fqdn, true);
   assert.equal(c.report.subject.date_format, '%Y-%m-%d %H:%M %z');
   assert.equal(c.rules.dir, '/etc/logcheck');
+  assert.equal(c.rules.locale, 'C');
   assert.deepEqual(c.inputs.list_files, ['/etc/logcheck/logcheck.logfiles']);
   assert.deepEqual(c.inputs.list_dirs, ['/etc/logcheck/logcheck.logfiles.d']);
   assert.equal(c.inputs.journal, 'auto');
@@ -101,6 +102,18 @@ test('a bad value is reported at its file:line:col with the dotted key', (t) => 
   assert.equal(err.key, 'mail.smtp.security');
   assert.deepEqual(err.pos, { file: join(file, '..', 'logsentry.local.yaml'), line: 3, col: 15 });
   assert.match(err.message, /valid: none, starttls, tls/);
+});
+
+test('rules.locale takes C, C.UTF-8, en_US.UTF-8 or auto; anything else is an error listing them', (t) => {
+  for (const v of ['C', 'C.UTF-8', 'en_US.UTF-8', 'auto']) {
+    const file = withCopy(t, { 'logsentry.local.yaml': `rules:\n  locale: ${v}\n` });
+    assert.equal(checkLogsentryConfig(file).rules.locale, v);
+  }
+  const file = withCopy(t, { 'logsentry.local.yaml': 'rules:\n  locale: de_DE.UTF-8\n' });
+  const err = errorsOf(() => checkLogsentryConfig(file)).errors[0]!;
+  assert.equal(err.key, 'rules.locale');
+  assert.deepEqual(err.pos, { file: join(file, '..', 'logsentry.local.yaml'), line: 2, col: 11 });
+  assert.match(err.message, /valid: C, C\.UTF-8, en_US\.UTF-8, auto/);
 });
 
 test('logsentry.local.yaml and logsentry.d/*.yaml override the shipped values', (t) => {

@@ -123,8 +123,43 @@ function generateLog(lines: number, seed: number): string[] {
 }
 
 
-/** Runs the real logcheck (-o -t) as nobody on `log` with the rules in `ruleDir`; its stdout. */
-export async function runLogcheck(work: string, ruleDir: string, log: string, c: Case): Promise<string> {
+/**
+ * Byte sequences a UTF-8 locale reads differently from C (as byte strings): letters of each case and
+ * none, emoji, spaces grep and sed count or not, non-ASCII digits, bad bytes (latin1, truncated,
+ * lone continuation, surrogate, overlong) and the old forms above U+10FFFF.
+ */
+export const NON_ASCII_MUTATIONS: readonly string[] = [
+  '\xc3\xa9', '\xc3\x89', '\xe4\xb8\xad', '\xf0\x9f\x98\x80', '\xc2\xa0', '\xe3\x80\x80', '\xe9', '\xe2\x82', '\xa9',
+  '\xc3\x9f', '\xc2\xaa', '\xd9\xa3', '\xef\xbc\xa1', '\xc7\x85', '\xe2\x80\xa8', '\xed\xa0\x80', '\xf4\x90\x80\x80',
+  '\xc0\xaf', '\xe1\x9a\x80', '\xc2\xb2', '\xf8\x88\x80\x80\x80', '\xf5\x80\x80\x80', '\xfc\x84\x80\x80\x80\x80', '\xfe',
+  '\xe2\x80\x87', '\xe2\x80\x89',
+];
+
+/**
+ * `lines` each followed by `mutants` copies with one of `subs` put at a random place after the
+ * timestamp (replacing a char, inserted, or appended: trailing ones meet sed's strip). Deterministic.
+ */
+export function mutateLog(lines: readonly string[], seed: number, mutants = 4, subs: readonly string[] = NON_ASCII_MUTATIONS): string[] {
+  const r = prng(seed);
+  const out: string[] = [];
+  for (const l of lines) {
+    out.push(l);
+    if (l.length < 20) continue;
+    for (let k = 0; k < mutants; k++) {
+      const p = 16 + Math.floor(r() * (l.length - 16));
+      const s = subs[Math.floor(r() * subs.length)]!;
+      const mode = r();
+      out.push(mode < 0.5 ? l.slice(0, p) + s + l.slice(p + 1) : mode < 0.8 ? l.slice(0, p) + s + l.slice(p) : l + s);
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs the real logcheck (-o -t) as nobody on `log` with the rules in `ruleDir`; its stdout.
+ * `locale`: the LC_ALL it runs under (C, as the agreement test compares; or a UTF-8 locale).
+ */
+export async function runLogcheck(work: string, ruleDir: string, log: string, c: Case, locale = 'C'): Promise<string> {
   const conf = join(work, 'logcheck.conf');
   const tmp = join(work, 'tmp');
   const lock = join(work, 'lock');
@@ -148,7 +183,7 @@ export async function runLogcheck(work: string, ruleDir: string, log: string, c:
     '',
   ].join('\n'));
   const flag = c.level === 'paranoid' ? '-p' : c.level === 'server' ? '-s' : '-w';
-  const argv = ['-u', 'nobody', '--', '/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C', 'HOME=/nonexistent',
+  const argv = ['-u', 'nobody', '--', '/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', `LC_ALL=${locale}`, 'HOME=/nonexistent',
     '/bin/bash', REF, '-c', conf, '-o', '-t', '-S', state, '-l', log, '-r', ruleDir, flag];
   const { stdout } = await run('/usr/sbin/runuser', argv, { encoding: 'latin1', maxBuffer: 256 * 1024 * 1024, timeout: 300_000 });
   return stdout;

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readRuleTree } from '../src/rules-loader.js';
 import { compileRules, renderReport, type RuleOptions } from '../src/core/rules.js';
 import { encodeShared, MatchPool, POOL_CHUNK } from '../src/pool.js';
-import { DB, generateLog } from './logcheck-ref.js';
+import { DB, generateLog, mutateLog } from './logcheck-ref.js';
 
 const haveDb = existsSync(`${DB}/ignore.d.server`);
 const SKIP = haveDb ? false : `needs Debian's logcheck-database under ${DB} (scripts/install-reference-tools)`;
@@ -44,6 +44,25 @@ test('a pool of two workers gives the single-thread report, byte for byte', { sk
     assert.deepEqual(pool.problems, []);
     assert.ok(want.includes('Security Alerts for'), 'the generated log raises alerts (else the comparison is weak)');
     assert.ok(want.includes('Security Events for'));
+  } finally {
+    await pool.close();
+  }
+});
+
+test('in a UTF-8 locale the workers decide as the main thread does (they write the matching text themselves)', { skip: SKIP, timeout: 120_000 }, async () => {
+  const tree = readRuleTree(DB, 'debian');
+  const u8: RuleOptions = { ...opts, locale: 'C.UTF-8' };
+  const rules = compileRules(tree, u8);
+  // Lines with bytes above 0x7f in every chunk: a worker matching them as C would differ.
+  const input = mutateLog(generateLog(POOL_CHUNK + 500, 31), 8, 2);
+  const want = renderReport(rules.buildReport(input, false));
+  assert.notEqual(want, renderReport(compileRules(tree, opts).buildReport(input, false)), 'the locale changes this report (else the comparison is weak)');
+  const pool = new MatchPool(tree, u8, undefined, 1);
+  try {
+    await pool.ready();
+    assert.equal(renderReport(await pool.buildReport(rules, input, false, 0)), want);
+    assert.equal(renderReport(await pool.buildReport(rules, input, true, 0)), renderReport(rules.buildReport(input, true)));
+    assert.deepEqual(pool.problems, []);
   } finally {
     await pool.close();
   }

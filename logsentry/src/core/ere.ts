@@ -49,6 +49,47 @@ export type EreNode =
   | { readonly t: 'rep'; readonly min: number; readonly max: number; readonly body: EreNode }
   | { readonly t: 'backref'; readonly n: number };
 
+/** One part of a bracket expression, in the order written (for {@link EreParseHooks}). */
+export type BracketItem =
+  | { readonly t: 'class'; readonly name: string }
+  | { readonly t: 'char'; readonly c: number }
+  | { readonly t: 'range'; readonly lo: number; readonly hi: number };
+
+/**
+ * How one pattern is read outside the C locale (utf8ctype.ts: glibc's UTF-8 locales). parseEre runs
+ * over `text`, in which each character of the pattern above ASCII (or stray byte) is one unit at or
+ * above 0x100, and these make the nodes of what it reads: nodes over the locale's matching alphabet
+ * (see {@link EreCharset}), never `any` or a negated set, so the translation and the exact matcher
+ * below serve both unchanged.
+ */
+export interface EreParseHooks {
+  readonly text: string;
+  /** A character written by itself or after a backslash (ASCII too: grep -i folds it here). */
+  literal(u: number): EreNode;
+  /** `.` */
+  any(): EreNode;
+  /** `\w` `\W` `\s` `\S`. */
+  escape(e: 'w' | 'W' | 's' | 'S'): EreNode;
+  /** A bracket expression starting at `offset`; throws EreSyntaxError where grep refuses it. */
+  bracket(items: readonly BracketItem[], neg: boolean, offset: number): EreNode;
+}
+
+/**
+ * A locale other than C as the matcher sees it: patterns are read through {@link parse}, and a line
+ * is matched as its "matching text" (one char per character of the line, in the alphabet the
+ * patterns were translated to; the line itself when it is ASCII). The C locale needs none of this.
+ */
+export interface EreCharset {
+  /** How to read `pattern` (a byte string), `ignoreCase` as grep -i. */
+  parse(pattern: string, ignoreCase: boolean): EreParseHooks;
+  /** The matching text of `line` (a byte string). */
+  matchText(line: string): string;
+  /** For back-references: per char of matchText(line), which character of the line it stands for. */
+  matchIds(line: string): Int32Array;
+  /** Writes matchText(line) as UTF-8 into `bytes` from `pos` (room: 3 bytes a char of `line`); returns the end. */
+  writeMatch(line: string, bytes: Uint8Array, pos: number): number;
+}
+
 /** grep's RE_DUP_MAX: a larger count in an interval is "Regular expression too big". */
 const DUP_MAX = 0x7fff;
 /** RE2's largest repetition count. */
@@ -82,11 +123,18 @@ const CLASSES: ReadonlyMap<string, (c: number) => boolean> = new Map([
   ['graph', (c: number) => c >= 0x21 && c <= 0x7e],
   ['cntrl', (c: number) => c < 0x20 || c === 0x7f],
 ]);
+/** The C locale's class `name` (undefined for an unknown name): also the ASCII part of the UTF-8 locales' classes. */
+export function cClass(name: string): ((c: number) => boolean) | undefined {
+  return CLASSES.get(name);
+}
 const WORD_BITS = setOf(isWord);
 const SPACE_BITS = setOf(isSpace);
 
-/** Parses `pattern` as GNU grep -E does; throws EreSyntaxError where grep reports an error. */
-export function parseEre(pattern: string): { readonly node: EreNode; readonly groups: number } {
+/**
+ * Parses `pattern` as GNU grep -E does; throws EreSyntaxError where grep reports an error. With
+ * `hooks` (a locale other than C) `pattern` is `hooks.text` and the hooks make the character nodes.
+ */
+export function parseEre(pattern: string, hooks?: EreParseHooks): { readonly node: EreNode; readonly groups: number } {
   let i = 0;
   let groups = 0;
   const closed = new Set<number>();
@@ -116,6 +164,8 @@ export function parseEre(pattern: string): { readonly node: EreNode; readonly gr
     let neg = false;
     if (i < n && code(i) === 0x5e) { neg = true; i++; }
     const bits = new Uint8Array(256);
+    // Outside the C locale the hooks build the set from the parts as written.
+    const items: BracketItem[] | undefined = hooks === undefined ? undefined : [];
     let first = true;
     const contentStart = i;
     for (;;) {
@@ -134,6 +184,7 @@ export function parseEre(pattern: string): { readonly node: EreNode; readonly gr
           const pred = CLASSES.get(name);
           if (pred === undefined) throw new EreSyntaxError('Invalid character class name', start);
           for (let b = 0; b < 256; b++) if (pred(b)) bits[b] = 1;
+          items?.push({ t: 'class', name });
           if (i + 1 < n && code(i) === 0x2d && code(i + 1) !== 0x5d) throw new EreSyntaxError('Invalid range end', start);
           continue;
         }
@@ -161,18 +212,21 @@ export function parseEre(pattern: string): { readonly node: EreNode; readonly gr
           hi = c;
           i++;
         }
-        if (hi < lo) throw new EreSyntaxError('Invalid range end', start);
+        // (A locale's order of characters is its hooks' to judge.)
+        if (items === undefined && hi < lo) throw new EreSyntaxError('Invalid range end', start);
         for (let b = lo; b <= Math.min(hi, 255); b++) bits[b] = 1;
+        items?.push({ t: 'range', lo, hi });
         continue;
       }
       if (lo < 256) bits[lo] = 1;
+      items?.push({ t: 'char', c: lo });
     }
     const content = pattern.slice(contentStart, i - 1);
     // grep refuses `[:space:]` written without the outer brackets.
     if (!neg && content.length >= 2 && content.startsWith(':') && content.endsWith(':')) {
       throw new EreSyntaxError('character class syntax is [[:space:]], not [:space:]', start);
     }
-    return { t: 'set', bits, neg };
+    return items === undefined ? { t: 'set', bits, neg } : hooks!.bracket(items, neg, start);
   }
 
   function alt(): EreNode {
@@ -232,7 +286,7 @@ export function parseEre(pattern: string): { readonly node: EreNode; readonly gr
         return { t: 'group', n: num, body };
       }
       case 0x5b: return bracket();
-      case 0x2e: i++; return { t: 'any' };
+      case 0x2e: i++; return hooks === undefined ? { t: 'any' } : hooks.any();
       case 0x5e: i++; return { t: 'bol' };
       case 0x24: i++; return { t: 'eol' };
       case 0x5c: { // backslash
@@ -246,10 +300,10 @@ export function parseEre(pattern: string): { readonly node: EreNode; readonly gr
           case 0x42: return { t: 'nwordb' };
           case 0x60: return { t: 'bot' };
           case 0x27: return { t: 'eot' };
-          case 0x77: return { t: 'set', bits: WORD_BITS, neg: false };
-          case 0x57: return { t: 'set', bits: WORD_BITS, neg: true };
-          case 0x73: return { t: 'set', bits: SPACE_BITS, neg: false };
-          case 0x53: return { t: 'set', bits: SPACE_BITS, neg: true };
+          case 0x77: return hooks === undefined ? { t: 'set', bits: WORD_BITS, neg: false } : hooks.escape('w');
+          case 0x57: return hooks === undefined ? { t: 'set', bits: WORD_BITS, neg: true } : hooks.escape('W');
+          case 0x73: return hooks === undefined ? { t: 'set', bits: SPACE_BITS, neg: false } : hooks.escape('s');
+          case 0x53: return hooks === undefined ? { t: 'set', bits: SPACE_BITS, neg: true } : hooks.escape('S');
           default:
             if (e >= 0x31 && e <= 0x39) {
               const k = e - 0x30;
@@ -257,12 +311,12 @@ export function parseEre(pattern: string): { readonly node: EreNode; readonly gr
               return { t: 'backref', n: k };
             }
             // Any other escaped character stands for itself (grep 3.8 warns "stray \").
-            return { t: 'char', c: e };
+            return hooks === undefined ? { t: 'char', c: e } : hooks.literal(e);
         }
       }
       default:
         i++;
-        return { t: 'char', c };
+        return hooks === undefined ? { t: 'char', c } : hooks.literal(c);
     }
   }
 
@@ -287,10 +341,12 @@ function charToRe2(c: number): string {
 function setToRe2(s: CharSet): string {
   let out = '';
   let c = 0;
-  while (c < 256) {
+  // 256 bits in the C locale; a UTF-8 locale's alphabet may be wider.
+  const size = s.bits.length;
+  while (c < size) {
     if (s.bits[c] !== 1) { c++; continue; }
     let e = c;
-    while (e + 1 < 256 && s.bits[e + 1] === 1) e++;
+    while (e + 1 < size && s.bits[e + 1] === 1) e++;
     out += e === c ? hex(c) : `${hex(c)}-${hex(e)}`;
     c = e + 1;
   }
@@ -303,8 +359,8 @@ function setToRe2(s: CharSet): string {
 function singleSet(node: EreNode): CharSet | undefined {
   switch (node.t) {
     case 'char': {
-      const bits = new Uint8Array(256);
-      if (node.c < 256) bits[node.c] = 1;
+      const bits = new Uint8Array(Math.max(256, node.c + 1));
+      bits[node.c] = 1;
       return { t: 'set', bits, neg: false };
     }
     case 'set': return node;
@@ -323,7 +379,7 @@ function intersectWord(s: CharSet): CharSet {
 
 function subsetOfWord(s: CharSet): boolean {
   if (s.neg) return false;
-  for (let c = 0; c < 256; c++) if (s.bits[c] === 1 && WORD_BITS[c] !== 1) return false;
+  for (let c = 0; c < s.bits.length; c++) if (s.bits[c] === 1 && WORD_BITS[c] !== 1) return false;
   return true;
 }
 
@@ -490,11 +546,14 @@ export interface EreTranslation {
 
 /**
  * Translates one grep -E pattern (a byte string) to RE2 syntax. Throws EreSyntaxError when grep
- * would reject it, or when it needs more than RE2 can (a repetition count above 1000).
+ * would reject it, or when it needs more than RE2 can (a repetition count above 1000). With
+ * `charset`, as grep reads it in that locale: the translation then matches lines' matching text.
  */
-export function translateEre(pattern: string, ignoreCase = false): EreTranslation {
-  const parsed = parseEre(pattern);
-  const node = ignoreCase ? foldCase(parsed.node) : parsed.node;
+export function translateEre(pattern: string, ignoreCase = false, charset?: EreCharset): EreTranslation {
+  const hooks = charset?.parse(pattern, ignoreCase);
+  const parsed = parseEre(hooks?.text ?? pattern, hooks);
+  // A charset's hooks fold case themselves (before a negated set is complemented).
+  const node = ignoreCase && hooks === undefined ? foldCase(parsed.node) : parsed.node;
   const groups = parsed.groups;
   const byN = new Map<number, EreNode>();
   collectGroups(node, byN);
@@ -510,16 +569,23 @@ class BudgetExceeded extends Error {}
 
 /**
  * Whether `node` matches somewhere in `line` (grep's existence question), by exhaustive backtracking
- * limited to `budget` steps. Returns undefined when the budget runs out.
+ * limited to `budget` steps. Returns undefined when the budget runs out. `ids`: for a matching text
+ * (see {@link EreCharset}), which character each char stands for, so a back-reference compares
+ * characters, not their stand-ins.
  */
-export function exactMatch(node: EreNode, groups: number, line: string, budget = EXACT_STEP_BUDGET): boolean | undefined {
+export function exactMatch(node: EreNode, groups: number, line: string, budget = EXACT_STEP_BUDGET, ids?: Int32Array): boolean | undefined {
   let steps = 0;
   const n = line.length;
   const capS = new Int32Array(groups + 1).fill(-1);
   const capE = new Int32Array(groups + 1).fill(-1);
   const word = (p: number): boolean => p >= 0 && p < n && isWord(line.charCodeAt(p));
 
-  const inSet = (s: CharSet, c: number): boolean => (c < 256 ? s.bits[c] === 1 : false) !== s.neg;
+  const inSet = (s: CharSet, c: number): boolean => (c < s.bits.length ? s.bits[c] === 1 : false) !== s.neg;
+  const sameChars = (a: number, b: number, len: number): boolean => {
+    if (ids === undefined) return line.slice(a, a + len) === line.slice(b, b + len);
+    for (let j = 0; j < len; j++) if (ids[a + j] !== ids[b + j]) return false;
+    return true;
+  };
 
   // Continuation-passing: m(node, pos, k) is true when node matches at pos and k accepts the end.
   function m(nd: EreNode, p: number, k: (q: number) => boolean): boolean {
@@ -570,7 +636,7 @@ export function exactMatch(node: EreNode, groups: number, line: string, budget =
         const e = capE[nd.n]!;
         if (s < 0) return false;
         const len = e - s;
-        if (p + len > n || line.slice(s, e) !== line.slice(p, p + len)) return false;
+        if (p + len > n || !sameChars(s, p, len)) return false;
         return k(p + len);
       }
       default: {
@@ -621,9 +687,9 @@ export interface LineBytes {
  * Encodes lines[from..to) into `into` (grown as needed) in the {@link LineBytes} layout with
  * shift = -from. Buffer's utf8Write line by line: measured faster than encoding a joined string
  * (the join and the newline search cost more than the encoding); a lone surrogate becomes U+FFFD
- * as with TextEncoder.
+ * as with TextEncoder. With `charset`, each line's matching text instead (see {@link writeLines}).
  */
-export function encodeLines(lines: readonly string[], from: number, to: number, into?: { bytes: Buffer; offs: Uint32Array }): { bytes: Buffer; offs: Uint32Array; shift: number } {
+export function encodeLines(lines: readonly string[], from: number, to: number, into?: { bytes: Buffer; offs: Uint32Array }, charset?: EreCharset): { bytes: Buffer; offs: Uint32Array; shift: number } {
   let chars = 0;
   for (let k = from; k < to; k++) chars += lines[k]!.length + 1;
   // One UTF-16 unit takes at most 3 UTF-8 bytes.
@@ -631,19 +697,34 @@ export function encodeLines(lines: readonly string[], from: number, to: number, 
   if (bytes === undefined || bytes.length < chars * 3) bytes = Buffer.allocUnsafe(Math.max(chars * 3, 4096));
   let offs = into?.offs;
   if (offs === undefined || offs.length < to - from + 1) offs = new Uint32Array(to - from + 1);
-  writeLines(lines, from, to, bytes, 0, offs, -from);
+  writeLines(lines, from, to, bytes, 0, offs, -from, charset);
   return { bytes, offs, shift: -from };
 }
 
 /**
  * Writes lines[from..to) as UTF-8 into `bytes` from `pos` on, each followed by `\n`, and their
  * offsets into offs[k + shift] (offs[to + shift] = the end); `bytes` must have room (3 bytes a char).
- * Returns the end.
+ * Returns the end. With `charset` (a UTF-8 locale), what is written is each line's matching text.
  */
-export function writeLines(lines: readonly string[], from: number, to: number, bytes: Buffer, pos: number, offs: Uint32Array, shift: number): number {
+export function writeLines(lines: readonly string[], from: number, to: number, bytes: Buffer, pos: number, offs: Uint32Array, shift: number, charset?: EreCharset): number {
+  if (charset !== undefined) return writeMatchLines(lines, from, to, bytes, pos, offs, shift, charset);
   for (let k = from; k < to; k++) {
     offs[k + shift] = pos;
     pos += bytes.write(lines[k]!, pos, 'utf8');
+    bytes[pos++] = 0x0a;
+  }
+  offs[to + shift] = pos;
+  return pos;
+}
+
+/** {@link writeLines} with a charset: an ASCII line is its own matching text, so only the others are rewritten. */
+function writeMatchLines(lines: readonly string[], from: number, to: number, bytes: Buffer, pos: number, offs: Uint32Array, shift: number, charset: EreCharset): number {
+  for (let k = from; k < to; k++) {
+    const l = lines[k]!;
+    offs[k + shift] = pos;
+    // A char above 0x7f takes two bytes, so the count tells whether the line was all ASCII.
+    const w = bytes.write(l, pos, 'utf8');
+    pos = w === l.length ? pos + w : charset.writeMatch(l, bytes, pos);
     bytes[pos++] = 0x0a;
   }
   offs[to + shift] = pos;
@@ -688,10 +769,15 @@ export class SharedEreSet {
   /** Why the native matcher stopped answering mid-run, if it did. */
   problem: string | undefined;
 
-  /** `native`: use the native matcher when it is built (false: node-re2 alone, for comparing the two). */
+  /**
+   * `native`: use the native matcher when it is built (false: node-re2 alone, for comparing the two).
+   * `charset`: a UTF-8 locale's, whose matching text a line given as a string is matched as (bytes
+   * handed to {@link prime} and {@link primeEach} must already be it: see {@link writeLines}).
+   */
   constructor(
     private readonly flags: string,
     private readonly useNative = true,
+    private readonly charset?: EreCharset,
   ) {}
 
   /** Adds an exact pattern (already checked to compile alone); returns its index in the set. */
@@ -756,6 +842,7 @@ export class SharedEreSet {
   private utf8(line: string): Uint8Array {
     // One UTF-16 unit takes at most 3 UTF-8 bytes.
     if (this.scratch.length < line.length * 3) this.scratch = new Uint8Array(line.length * 3);
+    if (this.charset !== undefined) return this.scratch.subarray(0, this.charset.writeMatch(line, this.scratch, 0));
     const { written } = SharedEreSet.encoder.encodeInto(line, this.scratch);
     return this.scratch.subarray(0, written);
   }
@@ -913,21 +1000,23 @@ export class EreList {
   private readonly inexact: readonly { readonly index: number; readonly re: RE2; readonly t: EreTranslation; readonly superset: number }[];
   private readonly shared: SharedEreSet | undefined;
   private sharedFrom = 0;
+  private readonly charset: EreCharset | undefined;
 
   /**
    * Compiles every pattern; never throws for a bad pattern (see `errors`). With `shared`, the exact
    * patterns go into that common set instead of one of this list's own. `trusted` skips compiling
    * each exact pattern alone (the check that pins a bad one to its line): then a bad pattern makes
-   * the set fail to build instead.
+   * the set fail to build instead. `charset`: read and match as in that locale (C without); a
+   * `shared` set must have the same.
    */
-  constructor(patterns: readonly string[], ignoreCase = false, shared?: SharedEreSet, trusted = false) {
+  constructor(patterns: readonly string[], ignoreCase = false, shared?: SharedEreSet, trusted = false, charset?: EreCharset) {
     const errors: EreListError[] = [];
     const srcs: string[] = [];
     const setIndex: number[] = [];
     const inexact: { index: number; re: RE2; t: EreTranslation; superset: number }[] = [];
     patterns.forEach((p, index) => {
       try {
-        const t = translateEre(p, ignoreCase);
+        const t = translateEre(p, ignoreCase, charset);
         if (t.exact) {
           // Compile alone first so one bad translation is pinned to its own line (unless the caller
           // knows every pattern compiled before: a second compile of the same tree, in a worker).
@@ -943,6 +1032,7 @@ export class EreList {
       }
     });
     this.errors = errors;
+    this.charset = charset;
     this.setIndex = setIndex;
     this.inexact = inexact;
     this.shared = shared;
@@ -975,12 +1065,12 @@ export class EreList {
 
   /** Whether the RE2 superset of an inexact pattern matches (from the shared set's answer when there is one). */
   private supersetTest(x: { readonly re: RE2; readonly superset: number }, line: string): boolean {
-    return this.shared !== undefined ? this.shared.supersetMatches(line, x.superset) : x.re.test(line);
+    return this.shared !== undefined ? this.shared.supersetMatches(line, x.superset) : x.re.test(this.text(line));
   }
 
   private exactTest(line: string): boolean {
     if (this.shared !== undefined) return this.setIndex.length > 0 && this.shared.anyIn(line, this.sharedFrom, this.sharedFrom + this.setIndex.length);
-    return this.set?.test(line) === true;
+    return this.set?.test(this.text(line)) === true;
   }
 
   private exactMatching(line: string): number[] {
@@ -993,7 +1083,18 @@ export class EreList {
         .filter((k) => k >= from && k < to)
         .map((k) => this.setIndex[k - from]!);
     }
-    return this.set === undefined ? [] : this.set.match(line).map((k) => this.setIndex[k]!);
+    return this.set === undefined ? [] : this.set.match(this.text(line)).map((k) => this.setIndex[k]!);
+  }
+
+  /** What this list's own RE2 objects and the exact matcher read for `line`: its matching text. */
+  private text(line: string): string {
+    return this.charset === undefined ? line : this.charset.matchText(line);
+  }
+
+  /** The budgeted exact matcher on `line` (on its matching text, comparing characters for back-references). */
+  private exact(x: { readonly t: EreTranslation }, line: string): boolean | undefined {
+    if (this.charset === undefined) return exactMatch(x.t.node, x.t.groups, line);
+    return exactMatch(x.t.node, x.t.groups, this.charset.matchText(line), EXACT_STEP_BUDGET, this.charset.matchIds(line));
   }
 
   /**
@@ -1013,7 +1114,7 @@ export class EreList {
     let unsure = false;
     for (const x of this.inexact) {
       if (!this.supersetTest(x, line)) continue;
-      const r = exactMatch(x.t.node, x.t.groups, line);
+      const r = this.exact(x, line);
       if (r === true) return true;
       if (r === undefined) unsure = true;
     }
@@ -1024,7 +1125,7 @@ export class EreList {
   matching(line: string): number[] {
     const out: number[] = this.exactMatching(line);
     for (const x of this.inexact) {
-      if (this.supersetTest(x, line) && exactMatch(x.t.node, x.t.groups, line) === true) out.push(x.index);
+      if (this.supersetTest(x, line) && this.exact(x, line) === true) out.push(x.index);
     }
     return out.sort((a, b) => a - b);
   }

@@ -8,6 +8,7 @@
  * sort run byte-wise in the C locale. Pure: no I/O, no clock, no logging (the loader reads files).
  */
 import { encodeLines, EreList, SharedEreSet, type LineBytes } from './ere.js';
+import { Utf8Charset, type MatchLocale } from './utf8ctype.js';
 
 /** A rule's origin: the rule file (relative to the rules directory) and its 1-based line. */
 export interface RuleRef {
@@ -58,6 +59,14 @@ export interface RuleOptions {
   readonly level: ReportLevel;
   /** SUPPORT_CRACKING_IGNORE. */
   readonly supportCrackingIgnore: boolean;
+  /** The locale logcheck's grep, sed and sort run under (utf8ctype.ts); absent: C, bytes. */
+  readonly locale?: MatchLocale;
+  /**
+   * Rule file names in the order bash's glob lists them under the locale (the report's section
+   * order); absent: byte order, as in C and C.UTF-8. Under en_US.UTF-8 the adapter gets it from the
+   * system's sort (a name missing here goes after the listed ones).
+   */
+  readonly fileOrder?: readonly string[];
 }
 
 /** A rule that could not be compiled: it is left out and never matches. */
@@ -170,7 +179,7 @@ function byteCompare(a: string, b: string): number {
 function cleanPatterns(path: string, text: string, into: { patterns: string[]; refs: RuleRef[] }): void {
   const lines = text.split('\n');
   lines.forEach((l, k) => {
-    if (SKIP_LINE.test(l)) return;
+    if (SKIP_LINE.test(l) || compileCharset?.isBlank(l) === true) return;
     into.patterns.push(l);
     into.refs.push({ file: path, line: k + 1 });
   });
@@ -183,9 +192,20 @@ function cleanPatterns(path: string, text: string, into: { patterns: string[]; r
 let sharedSet: SharedEreSet | undefined;
 // Whether the tree being compiled is known to compile (see compileRules' `trusted`).
 let trustedCompile = false;
+// The UTF-8 locale's charset of the tree being compiled (undefined: C), set like sharedSet.
+let compileCharset: Utf8Charset | undefined;
+// The glob order of rule file names for the tree being compiled (RuleOptions.fileOrder), as ranks.
+let compileFileRank: ReadonlyMap<string, number> | undefined;
+
+/** The order of a cleaned directory's files: bash's glob order (byte order unless fileOrder says otherwise). */
+function globCompare(a: string, b: string): number {
+  if (compileFileRank === undefined) return byteCompare(a, b);
+  const n = compileFileRank.size;
+  return (compileFileRank.get(a) ?? n) - (compileFileRank.get(b) ?? n) || byteCompare(a, b);
+}
 
 function compileList(patterns: readonly string[], refs: readonly RuleRef[], problems: RuleProblem[] | undefined, ignoreCase: boolean, shared = true): EreList {
-  const list = new EreList(patterns, ignoreCase, shared ? sharedSet : undefined, trustedCompile);
+  const list = new EreList(patterns, ignoreCase, shared ? sharedSet : undefined, trustedCompile, compileCharset);
   if (problems !== undefined) for (const e of list.errors) problems.push({ ...refs[e.index]!, message: e.message });
   return list;
 }
@@ -205,11 +225,11 @@ function cleanDir(sources: readonly { readonly dir: string; readonly files: Rule
     }
   }
   const files: CleanFile[] = [...merged.entries()]
-    .sort((a, b) => byteCompare(a[0], b[0]))
+    .sort((a, b) => globCompare(a[0], b[0]))
     .map(([name, m]) => ({ name, refs: m.refs, list: compileList(m.patterns, m.refs, problems, false) }));
   const allPatterns: string[] = [];
   const allRefs: RuleRef[] = [];
-  for (const [, m] of [...merged.entries()].sort((a, b) => byteCompare(a[0], b[0]))) {
+  for (const [, m] of [...merged.entries()].sort((a, b) => globCompare(a[0], b[0]))) {
     allPatterns.push(...m.patterns);
     allRefs.push(...m.refs);
   }
@@ -421,12 +441,20 @@ export class RuleSet {
   readonly problems: readonly RuleProblem[];
   private readonly rules: DebianRules | PsionicRules;
   private readonly titles: Titles;
+  /** A UTF-8 locale's (matching and sed), undefined in C. */
+  private readonly charset: Utf8Charset | undefined;
 
   /** @internal use compileRules. */
-  constructor(rules: DebianRules | PsionicRules, problems: readonly RuleProblem[], titles: Titles) {
+  constructor(rules: DebianRules | PsionicRules, problems: readonly RuleProblem[], titles: Titles, charset?: Utf8Charset) {
     this.rules = rules;
     this.problems = problems;
     this.titles = titles;
+    this.charset = charset;
+  }
+
+  /** logcheck's sed step in this rule set's locale: a line without its trailing white space. */
+  get trimLine(): (l: string) => string {
+    return this.charset?.trimTrailingSpace ?? trimTrailingSpace;
   }
 
   private ignoreIndexes: readonly [number, number] | undefined;
@@ -507,12 +535,13 @@ export class RuleSet {
    * in order, as byte strings without their newline): lines sorted and trimmed as logcheck does
    * (see {@link prepareLines}), then the Security Alerts sections (one per cracking.d file, in file
    * name order), Security Events sections, and System Events. `sortUnique` is SORTUNIQ. Psionic
-   * trees keep the input order (1.1 did not sort).
+   * trees keep the input order (1.1 did not sort). `presorted`: the input is already in the sort's
+   * order (sorted by the system's sort under en_US.UTF-8; with `sortUnique`, its `sort -u`).
    */
-  buildReport(input: readonly string[], sortUnique = false): Report {
+  buildReport(input: readonly string[], sortUnique = false, presorted = false): Report {
     const r = this.rules;
     if (r.layout === 'psionic') return this.buildPsionic(r, input);
-    const { lines, order } = this.prepare(input, sortUnique);
+    const { lines, order } = this.prepare(input, sortUnique, presorted);
     const d = newDecisions(lines.length);
     this.decide(lines, 0, lines.length, undefined, d);
     return this.assemble(lines, order, d);
@@ -536,11 +565,14 @@ export class RuleSet {
    * The lines to decide and the order to list them in: logcheck's sort and trim. Without
    * `sortUnique` the lines stay in input order (trimmed) with the sort's permutation beside them,
    * so deciding reads them where they lie in memory (deciding in sorted order of a shuffled log cost
-   * a cache miss per string touched); with it, the sorted unique lines themselves.
+   * a cache miss per string touched); with it, the sorted unique lines themselves. `presorted`: the
+   * input is in the sort's order already (see {@link buildReport}): only the trim is left.
    */
-  prepare(input: readonly string[], sortUnique: boolean): { readonly lines: readonly string[]; readonly order: Uint32Array | undefined } {
-    if (sortUnique) return { lines: prepareLines(input, true), order: undefined };
-    return { lines: trimLines(input), order: sortOrder(input) };
+  prepare(input: readonly string[], sortUnique: boolean, presorted = false): { readonly lines: readonly string[]; readonly order: Uint32Array | undefined } {
+    const trim = this.trimLine;
+    if (presorted) return { lines: trimLines(input, trim), order: undefined };
+    if (sortUnique) return { lines: prepareLines(input, true, trim), order: undefined };
+    return { lines: trimLines(input, trim), order: sortOrder(input) };
   }
 
   /**
@@ -588,12 +620,14 @@ export class RuleSet {
     // the ignore directory's exact patterns matched is dropped (no raise file's exact pattern or
     // superset matched it, and supersets lie outside that range).
     const ign = this.ignoreRange();
-    // Without `enc`, the lines are encoded a block at a time into one reused buffer.
-    const step = enc === undefined ? 65536 : to - from;
+    // Without `enc`, the lines are encoded a block at a time into one reused buffer. So they are in a
+    // UTF-8 locale, whose matcher reads their matching text (`enc` holds the lines' own bytes).
+    const cs = this.charset;
+    const step = enc === undefined || cs !== undefined ? 65536 : to - from;
     let buf: { bytes: Buffer; offs: Uint32Array } | undefined;
     for (let b = from; b < to; b += step) {
       const e = Math.min(to, b + step);
-      const lb: LineBytes = enc ?? (buf = encodeLines(lines, b, e, buf));
+      const lb: LineBytes = enc !== undefined && cs === undefined ? enc : (buf = encodeLines(lines, b, e, buf, cs));
       // A line equal to the one before it (rare: a timestamp differs) takes that line's decision
       // without the rule logic; the set answers it anyway, as part of its block.
       shared.primeEach(lines, b, e, lb, (k) => {
@@ -710,10 +744,11 @@ export class RuleSet {
 /**
  * logcheck's preparation of its input: `sort -k 1,3 -s` (a stable sort on the text up to the end
  * of the third blank-separated field, leading blanks included) or, with `sortUnique`, `sort -u`
- * (whole lines, duplicates removed); both byte-wise as in the C locale; then trailing white space
- * removed from each line (`sed 's/[[:space:]]\+$//'`, which runs after the sort).
+ * (whole lines, duplicates removed); both byte-wise as in the C locale (and C.UTF-8); then trailing
+ * white space removed from each line by `trim` (`sed 's/[[:space:]]\+$//'`, which runs after the sort;
+ * RuleSet.trimLine in a UTF-8 locale).
  */
-export function prepareLines(input: readonly string[], sortUnique: boolean): string[] {
+export function prepareLines(input: readonly string[], sortUnique: boolean, trim: (l: string) => string = trimTrailingSpace): string[] {
   let sorted: string[];
   if (sortUnique) {
     // The default sort compares UTF-16 code units, as byteCompare does, without a call into JS per
@@ -724,12 +759,12 @@ export function prepareLines(input: readonly string[], sortUnique: boolean): str
     sorted = new Array<string>(input.length);
     for (let k = 0; k < order.length; k++) sorted[k] = input[order[k]!]!;
   }
-  return sorted.map(trimTrailingSpace);
+  return sorted.map(trim);
 }
 
-/** Each line without its trailing white space (logcheck's sed), in input order. */
-export function trimLines(input: readonly string[]): string[] {
-  return input.map(trimTrailingSpace);
+/** Each line without its trailing white space (logcheck's sed; in a UTF-8 locale RuleSet.trimLine), in input order. */
+export function trimLines(input: readonly string[], trim: (l: string) => string = trimTrailingSpace): string[] {
+  return input.map(trim);
 }
 
 /** `sort -k 1,3 -s` in the C locale, as a permutation: input indexes in sorted order (see keyOrder). */
@@ -1028,7 +1063,9 @@ function keyEnd(l: string): number {
  * in the native matcher accepts and node-re2 would refuse is then used, not reported.
  */
 export function compileRules(tree: RuleTreeInput, opts: RuleOptions, titles: Titles = DEFAULT_TITLES, trusted = true): RuleSet {
-  sharedSet = new SharedEreSet('u');
+  compileCharset = opts.locale === undefined || opts.locale === 'C' ? undefined : Utf8Charset.forRules(opts.locale, treeTexts(tree));
+  sharedSet = new SharedEreSet('u', true, compileCharset);
+  compileFileRank = opts.fileOrder === undefined ? undefined : new Map(opts.fileOrder.map((name, k) => [name, k]));
   trustedCompile = trusted;
   try {
     const rules = compileRulesInto(tree, opts, titles);
@@ -1041,8 +1078,17 @@ export function compileRules(tree: RuleTreeInput, opts: RuleOptions, titles: Tit
   } finally {
     sharedSet = undefined;
     trustedCompile = false;
+    compileCharset = undefined;
+    compileFileRank = undefined;
   }
   return compileRules(tree, opts, titles, false);
+}
+
+/** Every rule text of a tree (a UTF-8 locale's alphabet gives each character they write its own element). */
+function treeTexts(tree: RuleTreeInput): string[] {
+  if (tree.layout === 'psionic') return [tree.hacking, tree.violations, tree.violationsIgnore, tree.ignore].filter((t): t is string => t !== undefined);
+  const dirs = [tree.cracking, tree.crackingIgnore, tree.violations, tree.violationsIgnore, tree.ignore.workstation, tree.ignore.server, tree.ignore.paranoid];
+  return dirs.flatMap((d) => (d ?? []).map((f) => f.text));
 }
 
 function compileRulesInto(tree: RuleTreeInput, opts: RuleOptions, titles: Titles): RuleSet {
@@ -1068,7 +1114,7 @@ function compileRulesInto(tree: RuleTreeInput, opts: RuleOptions, titles: Titles
       violationsIgnore: one('logcheck.violations.ignore', tree.violationsIgnore, false),
       ignore: one('logcheck.ignore', tree.ignore, false),
     };
-    return new RuleSet(rules, problems, titles);
+    return new RuleSet(rules, problems, titles, compileCharset);
   }
   const dir = (name: string, files: RuleDirInput | undefined): CleanDir | undefined =>
     files === undefined ? undefined : cleanDir([{ dir: name, files }], problems);
@@ -1091,7 +1137,7 @@ function compileRulesInto(tree: RuleTreeInput, opts: RuleOptions, titles: Titles
     ignore: ignoreSources.length === 0 ? undefined : cleanDir(ignoreSources, problems),
     shared: sharedSet,
   };
-  return new RuleSet(rules, problems, titles);
+  return new RuleSet(rules, problems, titles, compileCharset);
 }
 
 /**
