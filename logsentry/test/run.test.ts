@@ -56,8 +56,13 @@ const LOG = (): string => join(dir, 'syslog');
 
 /** Runs the CLI without blocking this process's event loop (the SMTP server lives here). */
 function run(...args: string[]): Promise<{ status: number | null; out: string; err: string }> {
+  return runWith(join(dir, 'logsentry.yaml'), ...args);
+}
+
+/** {@link run} with another config file. */
+function runWith(cfg: string, ...args: string[]): Promise<{ status: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, '-c', join(dir, 'logsentry.yaml'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    const child = spawn(process.execPath, [CLI, '-c', cfg, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -203,21 +208,12 @@ test('-t over a backlog bigger than one batch goes through it all, every line on
   const stateBefore = stateFiles();
   const sent = Array.from({ length: 2000 }, (_, i) => `Nov 21 15:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')} testhost kernel: backlog line ${i}`);
   appendFileSync(LOG(), `${sent.join('\n')}\n`);
-  const runWith = (...args: string[]): Promise<{ status: number | null; out: string; err: string }> =>
-    new Promise((resolve) => {
-      const child = spawn(process.execPath, [CLI, '-c', cfg, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
-      let out = '';
-      let err = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-      child.on('close', (status) => resolve({ status, out, err }));
-    });
   const count = (out: string): Map<string, number> => {
     const m = new Map<string, number>();
     for (const l of out.split('\n')) if (l.includes('backlog line')) m.set(l, (m.get(l) ?? 0) + 1);
     return m;
   };
-  const t = await runWith('-o', '-t');
+  const t = await runWith(cfg, '-o', '-t');
   assert.equal(t.status, 0, t.err);
   const seen = count(t.out);
   assert.equal(seen.size, sent.length, 'every backlog line reported');
@@ -225,8 +221,8 @@ test('-t over a backlog bigger than one batch goes through it all, every line on
   assert.ok(t.out.split('System Events\n').length - 1 > 1, 'in several reports (batches)');
   assert.deepEqual(stateFiles(), stateBefore, '-t wrote nothing into the state directory');
   // A real run then reports the same backlog, once, and advances.
-  const r = await runWith('-o');
+  const r = await runWith(cfg, '-o');
   assert.equal(r.status, 0, r.err);
   assert.deepEqual(count(r.out), seen);
-  assert.equal((await runWith('-o')).out, '', 'advanced');
+  assert.equal((await runWith(cfg, '-o')).out, '', 'advanced');
 });
