@@ -2,7 +2,7 @@
  * Where things are: the shipped etc/ directory, the default config, the state directory, and each
  * sentry's executable. Resolved once at start-up.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,8 +36,15 @@ export function autoStateDir(): string {
   return join(xdg && xdg.startsWith('/') ? xdg : join(homedir(), '.local', 'state'), 'trisentry');
 }
 
-/** The command that runs a sentry: its bin script beside this package, under this node. */
+/**
+ * The command that runs a sentry: its bin script beside this package, under this node, with the
+ * node flags of the script's `#!/usr/bin/env -S node --flag...` line (logsentry's larger young
+ * generation), which running the script through node directly would skip.
+ */
 export function sentryArgv(name: string): string[] {
   const bin = join(SUITE_ROOT, name, 'bin', `${name}.js`);
-  return existsSync(bin) ? [process.execPath, bin] : [name];
+  if (!existsSync(bin)) return [name];
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
+  const flags = first.startsWith('#!') ? first.split(/\s+/).filter((w) => /^--[a-z][a-z0-9-]*(=\S+)?$/.test(w)) : [];
+  return [process.execPath, ...flags, bin];
 }

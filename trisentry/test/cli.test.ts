@@ -203,3 +203,16 @@ test('the main job starts as an unprivileged user and says what it cannot do', {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a sentry started by the suite gets the node flags of its bin script\'s shebang (logsentry\'s young generation)', async () => {
+  const { sentryArgv } = await import('../src/paths.js');
+  const argv = sentryArgv('logsentry');
+  const bin = argv[argv.length - 1]!;
+  const shebang = readFileSync(bin, 'utf8').split('\n')[0]!;
+  assert.match(shebang, /--max-semi-space-size=32/);
+  assert.deepEqual(argv, [process.execPath, '--max-semi-space-size=32', bin]);
+  // Those flags really start node.
+  const r = spawnSync(argv[0]!, [...argv.slice(1), '--help'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /usage: logsentry/);
+});
