@@ -238,20 +238,26 @@ function cleanDir(sources: readonly { readonly dir: string; readonly files: Rule
 }
 
 /**
+ * [from, to) of the files' exact patterns in the common set: files are compiled one after the other,
+ * so the ranges are contiguous ([0, 0) when there are none); undefined if they were not.
+ */
+function exactRange(files: readonly CleanFile[]): readonly [number, number] | undefined {
+  const ranges = files.map((f) => f.list.sharedRange).filter((r): r is readonly [number, number] => r !== undefined && r[1] > r[0]);
+  if (!ranges.every((r, k) => k === 0 || r[0] === ranges[k - 1]![1])) return undefined;
+  return [ranges[0]?.[0] ?? 0, ranges[ranges.length - 1]?.[1] ?? 0];
+}
+
+/**
  * A directory's "does any file match" list. With the common set it only needs the answers the files
  * already give (a combined copy would double the set and the per-line cost), so it asks them.
  */
 function dirAllList(files: readonly CleanFile[], patterns: readonly string[], refs: readonly RuleRef[]): Pick<EreList, 'test'> {
   if (sharedSet === undefined) return compileList(patterns, refs, undefined, false, false);
-  // Files are compiled one after the other, so their exact patterns sit in one contiguous range of
-  // the shared set: one binary search answers for the whole directory when no file needs the
-  // budgeted matcher.
-  const ranges = files.map((f) => f.list.sharedRange).filter((r): r is readonly [number, number] => r !== undefined && r[1] > r[0]);
+  // One binary search answers for the whole directory when no file needs the budgeted matcher.
   const set = files[0]?.list.sharedSet;
-  const contiguous = ranges.every((r, k) => k === 0 || r[0] === ranges[k - 1]![1]);
-  if (set !== undefined && contiguous) {
-    const from = ranges[0]?.[0] ?? 0;
-    const to = ranges[ranges.length - 1]?.[1] ?? 0;
+  const range = exactRange(files);
+  if (set !== undefined && range !== undefined) {
+    const [from, to] = range;
     // The few files with a pattern for the budgeted matcher (back-references) are asked only when
     // no exact pattern of the directory matched.
     const inexact = files.filter((f) => f.list.hasInexact).map((f) => f.list);
@@ -459,18 +465,11 @@ export class RuleSet {
 
   private ignoreIndexes: readonly [number, number] | undefined;
 
-  /**
-   * [from, to) of the ignore directory's exact patterns in the common set (files are compiled one
-   * after another, so they are contiguous), or an empty range when there are none or they are not.
-   */
+  /** [from, to) of the ignore directory's exact patterns in the common set ({@link exactRange}), or an empty range. */
   private ignoreRange(): readonly [number, number] {
     if (this.ignoreIndexes !== undefined) return this.ignoreIndexes;
     const r = this.rules;
-    const ranges = (r.layout === 'debian' ? (r.ignore?.files ?? []) : [])
-      .map((f) => f.list.sharedRange)
-      .filter((x): x is readonly [number, number] => x !== undefined && x[1] > x[0]);
-    const contiguous = ranges.length > 0 && ranges.every((x, k) => k === 0 || x[0] === ranges[k - 1]![1]);
-    return (this.ignoreIndexes = contiguous ? [ranges[0]![0], ranges[ranges.length - 1]![1]] : [0, 0]);
+    return (this.ignoreIndexes = (r.layout === 'debian' && r.ignore !== undefined ? exactRange(r.ignore.files) : undefined) ?? [0, 0]);
   }
 
   /** 'debian' or 'psionic'. */
@@ -667,7 +666,8 @@ export class RuleSet {
     // (raiseFilters' `higher`); that filter only ever drops a line, and drops it from every file.
     const skipCracking = anyAttack && r.cracking !== undefined;
     const MULTI = 255;
-    const mark = (at: readonly number[], files: readonly (readonly string[])[], dir: CleanDir | undefined): { sec: Uint8Array; q: Int32Array | undefined; per: (string[] | undefined)[] } | undefined => {
+    type Marks = { sec: Uint8Array; q: Int32Array | undefined; index: ReadonlyMap<string, number>; per: (string[] | undefined)[] };
+    const mark = (at: readonly number[], files: readonly (readonly string[])[], dir: CleanDir | undefined): Marks | undefined => {
       if (at.length === 0 || dir === undefined) return undefined;
       const index = new Map(dir.files.map((f, i) => [f.name, i]));
       const sec = new Uint8Array(n);
@@ -681,19 +681,16 @@ export class RuleSet {
           (q ??= new Int32Array(n))[at[h]!] = h;
         }
       }
-      return { sec, q, per: new Array<string[] | undefined>(dir.files.length) };
+      return { sec, q, index, per: new Array<string[] | undefined>(dir.files.length) };
     };
     const A = mark(d.attackAt, d.attackFiles, r.crackingRaise);
     const V = mark(d.violationAt, d.violationFiles, r.violations);
-    const add = (m: { per: (string[] | undefined)[]; q: Int32Array | undefined }, s: number, k: number, dir: CleanDir, files: readonly (readonly string[])[], line: string): void => {
+    const add = (m: Marks, s: number, k: number, files: readonly (readonly string[])[], line: string): void => {
       if (s !== MULTI) {
         (m.per[s - 1] ??= []).push(line);
         return;
       }
-      for (const file of files[m.q![k]!]!) {
-        const i = dir.files.findIndex((f) => f.name === file);
-        (m.per[i] ??= []).push(line);
-      }
+      for (const file of files[m.q![k]!]!) (m.per[m.index.get(file)!] ??= []).push(line);
     };
     const events: string[] = [];
     const flags = d.flags;
@@ -704,8 +701,8 @@ export class RuleSet {
       const v = V === undefined ? 0 : V.sec[k]!;
       if ((f & DECIDE_KEEP) === 0 && a === 0 && v === 0) continue;
       const line = lines[k]!;
-      if (a !== 0) add(A!, a, k, r.crackingRaise!, d.attackFiles, line);
-      if (v !== 0 && !(skipCracking && (f & DECIDE_CRACKING) !== 0)) add(V!, v, k, r.violations!, d.violationFiles, line);
+      if (a !== 0) add(A!, a, k, d.attackFiles, line);
+      if (v !== 0 && !(skipCracking && (f & DECIDE_CRACKING) !== 0)) add(V!, v, k, d.violationFiles, line);
       if ((f & DECIDE_KEEP) !== 0) events.push(line);
     }
     const sections: ReportSection[] = [];
